@@ -1,0 +1,3 @@
+"""The scoring plane: workers that turn logged pairs into verdicts."""
+
+__all__: list[str] = []

@@ -1,0 +1,50 @@
+"""The judge plane's settings section: workers, judge endpoints, budgets."""
+
+from __future__ import annotations
+
+import os
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+
+__all__ = ["JudgeEndpoint", "JudgeSettings"]
+
+
+class JudgeEndpoint(BaseModel):
+    """An LLM judge: an OpenAI-compatible URL, or an in-process transformers model path."""
+
+    model_config = ConfigDict(extra="forbid")
+    model: str
+    base_url: str | None = None
+    local_path: str | None = None
+    api_key_env: str | None = None
+    api_key: SecretStr | None = Field(default=None, exclude=True)
+    timeout_seconds: float = Field(default=60.0, gt=0)
+    input_cost_per_mtok: float = Field(default=0.0, ge=0)
+    output_cost_per_mtok: float = Field(default=0.0, ge=0)
+    use_logprobs: bool = False
+
+    @model_validator(mode="after")
+    def _one_kind_and_key(self) -> JudgeEndpoint:
+        if (self.base_url is None) == (self.local_path is None):
+            raise ValueError("set exactly one of base_url or local_path")
+        if self.api_key_env and self.api_key is None and os.environ.get(self.api_key_env):
+            self.api_key = SecretStr(os.environ[self.api_key_env])
+        return self
+
+
+class JudgeSettings(BaseModel):
+    """How judge workers consume pairs and call judges."""
+
+    model_config = ConfigDict(extra="forbid")
+    endpoint: JudgeEndpoint | None = None  # None: programmatic scorers only
+    concurrency: int = Field(default=8, ge=1)
+    batch_size: int = Field(default=16, ge=1)
+    claim_idle_seconds: float = Field(default=60.0, gt=0)
+    max_retries: int = Field(default=4, ge=0)
+    backoff_base_seconds: float = Field(default=0.5, ge=0)
+    strict_family_check: bool = False
+    heartbeat_seconds: float = Field(default=5.0, gt=0)
+    requests_per_minute: int | None = Field(default=None, ge=1)
+    tokens_per_minute: int | None = Field(default=None, ge=1)
+    cost_per_hour_usd: float | None = Field(default=None, gt=0)
+    stream_maxlen: int = Field(default=1_000_000, ge=1000)

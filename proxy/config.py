@@ -1,0 +1,89 @@
+"""The proxy's settings section and the upstream model servers it talks to."""
+
+from __future__ import annotations
+
+import os
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+
+__all__ = ["LocalModelConfig", "MirrorSettings", "PairLogSettings", "ProxySettings", "UpstreamConfig"]
+
+
+class LocalModelConfig(BaseModel):
+    """An in-process model (torch + transformers), loaded lazily by proxy/upstream/local.py."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["causal_lm", "embeddings"] = "causal_lm"
+    path: str  # checkpoint directory, GGUF file, or sentence-transformers directory
+    gguf_file: str | None = None  # file name inside ``path`` when loading GGUF
+    adapter: str | None = None  # PEFT LoRA adapter directory applied on top of ``path``
+    device: str = "auto"
+    dtype: str = "auto"
+    max_batch_size: int = Field(default=8, ge=1)
+    batch_window_ms: float = Field(default=5.0, ge=0)
+    max_queue: int = Field(default=64, ge=1)
+
+
+class UpstreamConfig(BaseModel):
+    """One model server: an OpenAI-compatible base URL, or an in-process model."""
+
+    model_config = ConfigDict(extra="forbid")
+    base_url: str | None = None  # e.g. http://vllm:8000/v1
+    local: LocalModelConfig | None = None
+    api_key_env: str | None = None  # the variable that holds the key; never the key itself
+    api_key: SecretStr | None = Field(default=None, exclude=True)
+    timeout_seconds: float = Field(default=60.0, gt=0)
+    connect_timeout_seconds: float = Field(default=5.0, gt=0)
+    max_connections: int = Field(default=256, ge=1)
+
+    @model_validator(mode="after")
+    def _one_kind_and_key(self) -> UpstreamConfig:
+        if (self.base_url is None) == (self.local is None):
+            raise ValueError("set exactly one of base_url or local")
+        if self.api_key_env and self.api_key is None:
+            value = os.environ.get(self.api_key_env)
+            if value:
+                self.api_key = SecretStr(value)
+        return self
+
+
+class MirrorSettings(BaseModel):
+    """Bounds on shadow copies: they never delay or fail the served request."""
+
+    model_config = ConfigDict(extra="forbid")
+    max_inflight: int = Field(default=256, ge=1)
+    timeout_seconds: float = Field(default=60.0, gt=0)
+
+
+class PairLogSettings(BaseModel):
+    """Batched, bounded, non-blocking writes of Pair records."""
+
+    model_config = ConfigDict(extra="forbid")
+    buffer_size: int = Field(default=10_000, ge=1)
+    batch_size: int = Field(default=256, ge=1)
+    flush_interval_ms: float = Field(default=10.0, gt=0)
+    stream_maxlen: int = Field(default=1_000_000, ge=1000)
+    max_body_bytes: int = Field(default=256 * 1024, ge=1024)  # per arm body stored in a pair
+
+
+class ProxySettings(BaseModel):
+    """The proxy's own settings (upstreams and experiments live at the root)."""
+
+    model_config = ConfigDict(extra="forbid")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    admin_token_env: str = "TUNEGATE_ADMIN_TOKEN"
+    admin_token: SecretStr | None = Field(default=None, exclude=True)
+    passthrough_upstream: str | None = None  # where unknown models and other /v1 paths go
+    shutdown_grace_seconds: float = Field(default=10.0, ge=0)
+    state_refresh_seconds: float = Field(default=2.0, gt=0)
+    mirror: MirrorSettings = Field(default_factory=MirrorSettings)
+    pairlog: PairLogSettings = Field(default_factory=PairLogSettings)
+
+    @model_validator(mode="after")
+    def _admin_token(self) -> ProxySettings:
+        if self.admin_token is None and os.environ.get(self.admin_token_env):
+            self.admin_token = SecretStr(os.environ[self.admin_token_env])
+        return self

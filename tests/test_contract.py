@@ -1,0 +1,115 @@
+"""The shared contract: records round-trip, keys share a hash tag, settings fail with field paths."""
+
+from __future__ import annotations
+
+import pytest
+import redis
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tunegate import keys
+from tunegate.errors import ConfigError, RecordError
+from tunegate.records import (
+    Arm,
+    ArmResult,
+    Endpoint,
+    Pair,
+    decode_pair,
+    encode,
+    parse_response,
+)
+from tunegate.settings import load_settings
+
+
+def _pair(text: str = "hi") -> Pair:
+    body = '{"choices":[{"index":0,"message":{"role":"assistant","content":%s},"finish_reason":"stop"}]}'
+    import json
+
+    arm = ArmResult(upstream="u", model="m", status=200, body=body % json.dumps(text))
+    return Pair(
+        id="p1", experiment="exp", endpoint=Endpoint.CHAT, request="{}", served_arm=Arm.CONTROL,
+        control=arm, candidate=arm,
+    )
+
+
+@given(st.text())
+def test_pair_round_trips_through_stream_fields(text: str) -> None:
+    pair = _pair(text)
+    fields = {k.encode(): v for k, v in encode(pair).items()}
+    back = decode_pair(fields)
+    assert back == pair
+    assert back.candidate is not None
+    assert parse_response(back.candidate).text == text
+
+
+def test_bad_entries_raise_record_error() -> None:
+    with pytest.raises(RecordError):
+        decode_pair({b"v": b"1", b"json": b"{"})
+    with pytest.raises(RecordError):
+        decode_pair({b"v": b"99", b"json": b"{}"})
+    with pytest.raises(RecordError):
+        decode_pair({b"json": b"{}"})
+
+
+def test_sse_bodies_parse_to_text_and_tool_calls() -> None:
+    body = (
+        'data: {"choices":[{"index":0,"delta":{"content":"Hel"}}]}\n\n'
+        'data: {"choices":[{"index":0,"delta":{"content":"lo"}}]}\n\n'
+        'data: {"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"c1",'
+        '"function":{"name":"f","arguments":"{\\"a\\""}}]}}]}\n\n'
+        'data: {"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,'
+        '"function":{"arguments":":1}"}}]},"finish_reason":"tool_calls"}]}\n\n'
+        "data: [DONE]\n\n"
+    )
+    parsed = parse_response(ArmResult(upstream="u", model="m", stream=True, body=body))
+    assert parsed.text == "Hello"
+    assert parsed.tool_calls[0][0]["function"] == {"name": "f", "arguments": '{"a":1}'}
+    assert parsed.finish_reasons == ["tool_calls"]
+
+
+def test_keys_of_one_experiment_share_a_cluster_slot(redis_url: str) -> None:
+    client = redis.Redis.from_url(redis_url)
+    names = [keys.pairs("e"), keys.verdicts("e"), keys.dead("e"), keys.state("e"), keys.audit("e")]
+    assert all("{e}" in n for n in names)
+    with pytest.raises(ValueError, match="braces"):
+        keys.pairs("a{b}")
+    client.close()
+
+
+def test_invalid_config_names_the_field(tmp_path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        "upstreams:\n  base: {base_url: 'http://x/v1'}\n"
+        "experiments:\n  - name: m\n    control: {upstream: base}\n    candidate: {upstream: ft}\n"
+    )
+    with pytest.raises(ConfigError, match=r"experiments\[0\]\.candidate\.upstream: unknown upstream"):
+        load_settings(path)
+    path.write_text(
+        "upstreams:\n  base: {base_url: 'http://x/v1'}\n"
+        "experiments:\n  - name: m\n    ab_weight: 2\n    control: {upstream: base}\n"
+        "    candidate: {upstream: base}\n"
+    )
+    with pytest.raises(ConfigError, match=r"experiments\[0\]\.ab_weight"):
+        load_settings(path)
+
+
+def test_env_overrides_yaml_and_flags_override_env(tmp_path, monkeypatch) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("proxy:\n  port: 9000\n  mirror: {max_inflight: 10}\n")
+    assert load_settings(path).proxy.port == 9000
+    monkeypatch.setenv("TUNEGATE_PROXY__MIRROR__MAX_INFLIGHT", "64")
+    settings = load_settings(path)
+    assert settings.proxy.mirror.max_inflight == 64
+    assert settings.proxy.port == 9000
+    assert load_settings(path, log_level="debug").log_level == "debug"
+
+
+def test_secrets_are_read_from_the_named_variable_and_never_shown(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("MY_KEY", "sk-secret-123")
+    path = tmp_path / "c.yaml"
+    path.write_text("upstreams:\n  base: {base_url: 'http://x/v1', api_key_env: MY_KEY}\n")
+    settings = load_settings(path)
+    key = settings.upstreams["base"].api_key
+    assert key is not None and key.get_secret_value() == "sk-secret-123"
+    assert "sk-secret-123" not in repr(settings)
+    assert "sk-secret-123" not in settings.model_dump_json()

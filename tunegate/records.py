@@ -1,0 +1,348 @@
+"""Pair, Verdict, Decision and Feedback records: the only encoder and decoder of stream fields.
+
+Every record is a pydantic model with a ``schema_version``. In a Redis stream an entry has two
+fields: ``v`` (the schema version) and ``json`` (the record). The proxy keeps upstream bodies as
+the raw text it relayed (``ArmResult.body``); :func:`parse_response` turns that text (a JSON
+body or an SSE event stream) into a :class:`ParsedResponse` for the judge and analysis.
+"""
+
+from __future__ import annotations
+
+import time
+from enum import StrEnum
+from typing import Literal, TypeVar
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from tunegate.errors import RecordError
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "Action",
+    "Arm",
+    "ArmResult",
+    "Decision",
+    "Endpoint",
+    "Feedback",
+    "OrderVerdict",
+    "Pair",
+    "ParsedResponse",
+    "Stage",
+    "Verdict",
+    "Winner",
+    "decode",
+    "decode_decision",
+    "decode_feedback",
+    "decode_pair",
+    "decode_verdict",
+    "encode",
+    "parse_response",
+]
+
+SCHEMA_VERSION = 1
+
+
+class Arm(StrEnum):
+    CONTROL = "control"
+    CANDIDATE = "candidate"
+
+    @property
+    def other(self) -> Arm:
+        return Arm.CANDIDATE if self is Arm.CONTROL else Arm.CONTROL
+
+
+class Stage(StrEnum):
+    SHADOW = "shadow"
+    AB = "ab"
+    PROMOTED = "promoted"
+    ROLLED_BACK = "rolled_back"
+    PAUSED = "paused"
+
+
+class Endpoint(StrEnum):
+    CHAT = "chat.completions"
+    COMPLETIONS = "completions"
+    EMBEDDINGS = "embeddings"
+
+
+class Winner(StrEnum):
+    CANDIDATE = "candidate"
+    CONTROL = "control"
+    TIE = "tie"
+
+
+class Action(StrEnum):
+    CONTINUE = "continue"
+    START_AB = "start_ab"
+    RAMP = "ramp"
+    PROMOTE = "promote"
+    STOP_EQUIVALENT = "stop_equivalent"
+    ROLL_BACK = "roll_back"
+    PAUSE = "pause"
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=False)
+    schema_version: int = SCHEMA_VERSION
+
+
+class ArmResult(BaseModel):
+    """What one arm answered: the raw body as relayed, its status and its timings."""
+
+    model_config = ConfigDict(extra="forbid")
+    upstream: str
+    model: str
+    stream: bool = False
+    status: int | None = None  # HTTP status; None when no response arrived
+    error: str | None = None  # None, or: timeout, connect, status, cancelled, malformed, ...
+    body: str = ""  # raw JSON body, or the raw SSE event text for streams
+    body_truncated: bool = False
+    latency_s: float | None = None
+    ttft_s: float | None = None  # streams: time to first content chunk
+    itl_mean_s: float | None = None  # streams: mean inter-token (inter-chunk) latency
+    itl_max_s: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.status is not None and 200 <= self.status < 300
+
+
+class Pair(_Record):
+    """One request and both arms' answers (or the reason an arm has none)."""
+
+    id: str
+    experiment: str
+    time: float = Field(default_factory=time.time)
+    endpoint: Endpoint
+    request: str  # the client's request body as JSON text; never headers or credentials
+    served_arm: Arm
+    control: ArmResult | None = None
+    candidate: ArmResult | None = None
+    mirror_skipped: str | None = None  # reason the other arm got no copy
+    user_key_hash: str | None = None
+    category: str | None = None
+    reference: str | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+
+    def arm(self, arm: Arm) -> ArmResult | None:
+        return self.control if arm is Arm.CONTROL else self.candidate
+
+    def request_json(self) -> dict[str, object]:
+        try:
+            value = orjson.loads(self.request)
+        except orjson.JSONDecodeError as exc:
+            raise RecordError(f"pair {self.id}: request is not JSON: {exc}") from exc
+        if not isinstance(value, dict):
+            raise RecordError(f"pair {self.id}: request is not a JSON object")
+        return value
+
+
+class OrderVerdict(BaseModel):
+    """One judge call: the pair shown in one order, its raw output and parsed score."""
+
+    model_config = ConfigDict(extra="forbid")
+    order: Literal["candidate_first", "control_first"]
+    raw: str
+    label: str | None = None  # e.g. "A>>B", "A>B", "A=B", "B>A", "B>>A"
+    candidate_score: float | None = None
+    cached: bool = False
+    tokens_in: int = 0
+    tokens_out: int = 0
+    latency_s: float = 0.0
+
+
+class Verdict(_Record):
+    """One scorer's judgement of one pair."""
+
+    pair_id: str
+    experiment: str
+    scorer: str
+    judge_version: str  # scorer version or judge model + template hash
+    time: float = Field(default_factory=time.time)
+    winner: Winner | None = None
+    score: float | None = None  # candidate score in [0, 1]; 0.5 is a tie
+    arm_scores: dict[Arm, float] | None = None  # per-arm scores for programmatic scorers
+    category: str | None = None
+    reason: str | None = None  # identical, candidate_error, control_error, judged, scored
+    orders: list[OrderVerdict] = Field(default_factory=list)
+    inconsistent: bool = False
+    judge_model: str | None = None
+    template_hash: str | None = None
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost_usd: float = 0.0
+    rationale: str | None = None
+    rationale_truncated: bool = False
+    input_truncated: bool = False
+    latency_s: float = 0.0
+    served_arm: Arm | None = None
+    user_key_hash: str | None = None
+
+
+class Decision(_Record):
+    """What the decision engine concluded, with its evidence and a reason a person can read."""
+
+    experiment: str
+    time: float = Field(default_factory=time.time)
+    action: Action
+    stage_before: Stage
+    stage_after: Stage
+    weight_before: float = 0.0
+    weight_after: float = 0.0
+    evidence: dict[str, object] = Field(default_factory=dict)
+    reasons: list[str] = Field(default_factory=list)
+    reason: str = ""
+    samples_needed: int | None = None
+    applied: bool = False
+    needs_approval: bool = False
+
+
+class Feedback(_Record):
+    """A user's feedback on one served response, posted by the application."""
+
+    pair_id: str
+    experiment: str
+    time: float = Field(default_factory=time.time)
+    arm: Arm
+    value: float
+    user_key_hash: str | None = None
+    label: str | None = None
+
+
+R = TypeVar("R", bound="_Record")
+
+
+def encode(record: _Record) -> dict[str, bytes]:
+    """Stream fields for one record."""
+    return {"v": str(record.schema_version).encode(), "json": record.model_dump_json().encode()}
+
+
+def decode(fields: dict[bytes, bytes] | dict[str, str], model: type[R]) -> R:
+    """Decode stream fields into ``model``; raises RecordError on anything else."""
+    raw = {(k.decode() if isinstance(k, bytes) else k): v for k, v in fields.items()}
+    version = raw.get("v")
+    payload = raw.get("json")
+    if version is None or payload is None:
+        raise RecordError(f"{model.__name__}: stream entry lacks the 'v' or 'json' field")
+    version_text = version.decode() if isinstance(version, bytes) else version
+    if version_text != str(SCHEMA_VERSION):
+        raise RecordError(f"{model.__name__}: unknown schema version {version_text!r}")
+    try:
+        return model.model_validate_json(payload)
+    except ValidationError as exc:
+        raise RecordError(f"{model.__name__}: {exc.errors()[0]['msg']}") from exc
+
+
+def decode_pair(fields: dict[bytes, bytes] | dict[str, str]) -> Pair:
+    return decode(fields, Pair)
+
+
+def decode_verdict(fields: dict[bytes, bytes] | dict[str, str]) -> Verdict:
+    return decode(fields, Verdict)
+
+
+def decode_decision(fields: dict[bytes, bytes] | dict[str, str]) -> Decision:
+    return decode(fields, Decision)
+
+
+def decode_feedback(fields: dict[bytes, bytes] | dict[str, str]) -> Feedback:
+    return decode(fields, Feedback)
+
+
+class ParsedResponse(BaseModel):
+    """The content of an arm's answer, whichever endpoint and transport produced it."""
+
+    texts: list[str] = Field(default_factory=list)  # one per choice
+    tool_calls: list[list[dict[str, object]]] = Field(default_factory=list)  # one list per choice
+    finish_reasons: list[str | None] = Field(default_factory=list)
+    embeddings: list[list[float]] = Field(default_factory=list)
+    usage: dict[str, int] = Field(default_factory=dict)
+
+    @property
+    def text(self) -> str:
+        return self.texts[0] if self.texts else ""
+
+
+def parse_response(result: ArmResult) -> ParsedResponse:
+    """Parse an arm's raw body (JSON, or SSE when ``result.stream``); RecordError if malformed."""
+    try:
+        if result.stream:
+            return _parse_sse(result.body)
+        body = orjson.loads(result.body)
+    except (orjson.JSONDecodeError, ValueError) as exc:
+        raise RecordError(f"arm {result.upstream}: body is not valid JSON: {exc}") from exc
+    if not isinstance(body, dict):
+        raise RecordError(f"arm {result.upstream}: body is not a JSON object")
+    parsed = ParsedResponse(usage=_usage(body.get("usage")))
+    for item in body.get("data") or []:
+        if isinstance(item, dict) and isinstance(item.get("embedding"), list):
+            parsed.embeddings.append([float(x) for x in item["embedding"]])
+    for choice in body.get("choices") or []:
+        if not isinstance(choice, dict):
+            continue
+        message = choice.get("message")
+        if isinstance(message, dict):
+            parsed.texts.append(str(message.get("content") or ""))
+            parsed.tool_calls.append(list(message.get("tool_calls") or []))
+        else:
+            parsed.texts.append(str(choice.get("text") or ""))
+            parsed.tool_calls.append([])
+        parsed.finish_reasons.append(choice.get("finish_reason"))
+    return parsed
+
+
+def _usage(value: object) -> dict[str, int]:
+    if not isinstance(value, dict):
+        return {}
+    return {str(k): int(v) for k, v in value.items() if isinstance(v, int)}
+
+
+def _parse_sse(text: str) -> ParsedResponse:
+    texts: dict[int, list[str]] = {}
+    finish: dict[int, str | None] = {}
+    tools: dict[int, dict[int, dict[str, object]]] = {}
+    usage: dict[str, int] = {}
+    for line in text.splitlines():
+        if not line.startswith("data:"):
+            continue
+        data = line[5:].strip()
+        if not data or data == "[DONE]":
+            continue
+        chunk = orjson.loads(data)
+        if not isinstance(chunk, dict):
+            raise ValueError("SSE data is not a JSON object")
+        usage = _usage(chunk.get("usage")) or usage
+        for choice in chunk.get("choices") or []:
+            index = int(choice.get("index", 0))
+            delta = choice.get("delta")
+            piece = delta.get("content") if isinstance(delta, dict) else choice.get("text")
+            texts.setdefault(index, []).append(str(piece or ""))
+            if isinstance(delta, dict):
+                for call in delta.get("tool_calls") or []:
+                    _merge_tool_call(tools.setdefault(index, {}), call)
+            if choice.get("finish_reason") is not None or index not in finish:
+                finish[index] = choice.get("finish_reason")
+    order = sorted(texts)
+    return ParsedResponse(
+        texts=["".join(texts[i]) for i in order],
+        tool_calls=[[tools.get(i, {})[k] for k in sorted(tools.get(i, {}))] for i in order],
+        finish_reasons=[finish.get(i) for i in order],
+        usage=usage,
+    )
+
+
+def _merge_tool_call(calls: dict[int, dict[str, object]], delta: dict[str, object]) -> None:
+    """Accumulate one streamed tool-call delta (OpenAI sends the arguments in pieces)."""
+    index = int(str(delta.get("index", 0)))
+    call = calls.setdefault(index, {"id": None, "type": "function", "function": {}})
+    if delta.get("id"):
+        call["id"] = delta["id"]
+    function = call["function"]
+    assert isinstance(function, dict)
+    piece = delta.get("function")
+    if isinstance(piece, dict):
+        if piece.get("name"):
+            function["name"] = str(function.get("name", "")) + str(piece["name"])
+        if piece.get("arguments"):
+            function["arguments"] = str(function.get("arguments", "")) + str(piece["arguments"])

@@ -1,0 +1,179 @@
+"""Root settings: one YAML file plus TUNEGATE_* environment overrides, composing each plane's section.
+
+Priority, highest first: command-line flag (passed as ``overrides``), ``TUNEGATE_…`` variable
+(nested with ``__``, e.g. ``TUNEGATE_PROXY__MIRROR__MAX_INFLIGHT=64``), the YAML file, the default.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+from analysis.config import AnalysisSettings, Policy
+from judge.config import JudgeSettings
+from proxy.config import ProxySettings, UpstreamConfig
+from tunegate.errors import ConfigError
+from tunegate.records import Stage
+
+__all__ = [
+    "ArmConfig",
+    "ExperimentConfig",
+    "RedisSettings",
+    "Settings",
+    "ShadowBudget",
+    "format_validation_error",
+    "load_settings",
+]
+
+
+class ArmConfig(BaseModel):
+    """Which upstream serves an arm, and the model name to send it (None keeps the client's)."""
+
+    model_config = ConfigDict(extra="forbid")
+    upstream: str
+    model: str | None = None
+
+
+class ShadowBudget(BaseModel):
+    """Caps on what shadow copies cost per experiment; over budget a copy is skipped and counted."""
+
+    model_config = ConfigDict(extra="forbid")
+    requests_per_minute: int | None = Field(default=None, ge=1)
+    tokens_per_minute: int | None = Field(default=None, ge=1)
+
+
+class ExperimentConfig(BaseModel):
+    """One control-vs-candidate experiment behind one public model name."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, pattern=r"^[^{}\s]+$")  # the model name clients request
+    control: ArmConfig
+    candidate: ArmConfig
+    stage: Stage = Stage.SHADOW  # initial stage; the state hash in Redis wins when present
+    ab_weight: float = Field(default=0.0, ge=0, le=1)  # candidate share in the ab stage
+    ramp: list[float] = Field(default_factory=lambda: [0.01, 0.05, 0.25, 0.5])
+    mirror_rate: float = Field(default=1.0, ge=0, le=1)
+    # "header:<name>" or "user" (the OpenAI `user` field) or "none"
+    sticky_key: str = Field(default="header:x-user-id", pattern=r"^(header:.+|user|none)$")
+    # "header:<name>" or "metadata:<key>" (the request's `metadata` object) or "none"
+    category_from: str = Field(
+        default="header:x-tunegate-category", pattern=r"^(header:.+|metadata:.+|none)$"
+    )
+    reference_from: str = Field(
+        default="header:x-tunegate-reference", pattern=r"^(header:.+|metadata:.+|none)$"
+    )
+    shadow_budget: ShadowBudget = Field(default_factory=ShadowBudget)
+    scorers: list[str] = Field(default_factory=lambda: ["auto"])  # judge/scorers registry names
+    policy: Policy = Field(default_factory=Policy)
+
+    @model_validator(mode="after")
+    def _ramp_sorted(self) -> ExperimentConfig:
+        if any(not 0 < w <= 1 for w in self.ramp) or self.ramp != sorted(self.ramp):
+            raise ValueError("ramp: weights must be increasing and within (0, 1]")
+        return self
+
+
+class RedisSettings(BaseModel):
+    """Where the state lives; with no URL an embedded Redis starts with its data in ``data_dir``."""
+
+    model_config = ConfigDict(extra="forbid")
+    url: SecretStr | None = None
+    data_dir: Path = Path(".tunegate/redis")
+    socket_timeout_seconds: float = Field(default=2.0, gt=0)
+
+
+class Settings(BaseSettings):
+    """Everything one tunegate process needs; built once by the CLI and passed down."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="TUNEGATE_", env_nested_delimiter="__", extra="forbid", nested_model_default_partial_update=True
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    redis: RedisSettings = Field(default_factory=RedisSettings)
+    upstreams: dict[str, UpstreamConfig] = Field(default_factory=dict)
+    experiments: list[ExperimentConfig] = Field(default_factory=list)
+    proxy: ProxySettings = Field(default_factory=ProxySettings)
+    judge: JudgeSettings = Field(default_factory=JudgeSettings)
+    analysis: AnalysisSettings = Field(default_factory=AnalysisSettings)
+
+    @model_validator(mode="after")
+    def _references(self) -> Settings:
+        names = [e.name for e in self.experiments]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"experiments: duplicate name {duplicates[0]!r}")
+        for i, experiment in enumerate(self.experiments):
+            for arm in ("control", "candidate"):
+                upstream = getattr(experiment, arm).upstream
+                if upstream not in self.upstreams:
+                    raise ValueError(
+                        f"experiments[{i}].{arm}.upstream: unknown upstream {upstream!r}"
+                        f" (known: {', '.join(sorted(self.upstreams)) or 'none'})"
+                    )
+        passthrough = self.proxy.passthrough_upstream
+        if passthrough is not None and passthrough not in self.upstreams:
+            raise ValueError(f"proxy.passthrough_upstream: unknown upstream {passthrough!r}")
+        return self
+
+    def experiment(self, name: str) -> ExperimentConfig | None:
+        return next((e for e in self.experiments if e.name == name), None)
+
+    @property
+    def config_version(self) -> str:
+        """A short digest of the configuration (secrets excluded), reported by /readyz."""
+        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:12]
+
+
+def format_validation_error(exc: ValidationError) -> str:
+    """``experiments[0].ab_weight: Input should be less than or equal to 1`` lines."""
+    lines = []
+    for error in exc.errors():
+        path = ""
+        for part in error["loc"]:
+            path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+        message = str(error["msg"]).removeprefix("Value error, ")
+        lines.append(f"{path}: {message}" if path else message)
+    return "\n".join(lines)
+
+
+def load_settings(path: Path | str | None = None, **overrides: object) -> Settings:
+    """Build Settings from flags (``overrides``), environment, YAML and defaults; ConfigError if invalid."""
+    yaml_path = Path(path) if path is not None else None
+    if yaml_path is not None:
+        if not yaml_path.is_file():
+            raise ConfigError(f"config file {yaml_path} does not exist")
+        try:
+            yaml.safe_load(yaml_path.read_text())
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file {yaml_path} is not valid YAML: {exc}") from exc
+
+    class _FromFile(Settings):
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+            if yaml_path is not None:
+                sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=yaml_path))
+            return tuple(sources)
+
+    try:
+        loaded = _FromFile(**overrides)  # type: ignore[arg-type]  # flags are validated here
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc)) from None
+    return Settings.model_construct(**dict(loaded))
