@@ -7,7 +7,13 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
-__all__ = ["LocalModelConfig", "MirrorSettings", "PairLogSettings", "ProxySettings", "UpstreamConfig"]
+__all__ = [
+    "LocalModelConfig",
+    "MirrorSettings",
+    "PairLogSettings",
+    "ProxySettings",
+    "UpstreamConfig",
+]
 
 
 class LocalModelConfig(BaseModel):

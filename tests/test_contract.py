@@ -1,6 +1,8 @@
-"""The shared contract: records round-trip, keys share a hash tag, settings fail with field paths."""
+"""The shared contract: records round-trip, keys share a hash tag, config errors name the field."""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 import redis
@@ -22,13 +24,20 @@ from tunegate.settings import load_settings
 
 
 def _pair(text: str = "hi") -> Pair:
-    body = '{"choices":[{"index":0,"message":{"role":"assistant","content":%s},"finish_reason":"stop"}]}'
-    import json
+    body = (
+        '{"choices":[{"index":0,"message":{"role":"assistant","content":%s},'
+        '"finish_reason":"stop"}]}'
+    )
 
     arm = ArmResult(upstream="u", model="m", status=200, body=body % json.dumps(text))
     return Pair(
-        id="p1", experiment="exp", endpoint=Endpoint.CHAT, request="{}", served_arm=Arm.CONTROL,
-        control=arm, candidate=arm,
+        id="p1",
+        experiment="exp",
+        endpoint=Endpoint.CHAT,
+        request="{}",
+        served_arm=Arm.CONTROL,
+        control=arm,
+        candidate=arm,
     )
 
 
@@ -82,7 +91,9 @@ def test_invalid_config_names_the_field(tmp_path) -> None:
         "upstreams:\n  base: {base_url: 'http://x/v1'}\n"
         "experiments:\n  - name: m\n    control: {upstream: base}\n    candidate: {upstream: ft}\n"
     )
-    with pytest.raises(ConfigError, match=r"experiments\[0\]\.candidate\.upstream: unknown upstream"):
+    with pytest.raises(
+        ConfigError, match=r"experiments\[0\]\.candidate\.upstream: unknown upstream"
+    ):
         load_settings(path)
     path.write_text(
         "upstreams:\n  base: {base_url: 'http://x/v1'}\n"

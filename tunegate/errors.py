@@ -1,9 +1,9 @@
 """The shared error tree.
 
-    TunegateError
-    ├── ConfigError        invalid settings; the CLI prints the field path and exits 2
-    ├── RecordError        a stream entry that does not decode as a known record version
-    └── StoreUnavailable   Redis cannot be reached (connection refused, reset, timeout)
+TunegateError
+├── ConfigError        invalid settings; the CLI prints the field path and exits 2
+├── RecordError        a stream entry that does not decode as a known record version
+└── StoreUnavailable   Redis cannot be reached (connection refused, reset, timeout)
 """
 
 from __future__ import annotations

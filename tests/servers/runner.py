@@ -26,7 +26,12 @@ def serve_in_thread(app: Any, *, port: int | None = None, timeout: float = 10.0)
     """Yield ``http://127.0.0.1:PORT`` while ``app`` serves; shut down on exit."""
     port = port or free_port()
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", loop="asyncio",
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="on",
+        loop="asyncio",
         timeout_graceful_shutdown=2,
     )
     server = uvicorn.Server(config)

@@ -10,7 +10,14 @@ from pathlib import Path
 from tunegate.errors import ConfigError
 from tunegate.settings import Settings, load_settings
 
-__all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "add_common", "settings_from_args", "setup_logging"]
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "add_common",
+    "settings_from_args",
+    "setup_logging",
+]
 
 EXIT_OK = 0
 EXIT_FAILED = 1
