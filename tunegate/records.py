@@ -24,6 +24,7 @@ __all__ = [
     "ArmResult",
     "Decision",
     "Endpoint",
+    "ExperimentState",
     "Feedback",
     "OrderVerdict",
     "Pair",
@@ -211,6 +212,35 @@ class Feedback(_Record):
 
 
 R = TypeVar("R", bound="_Record")
+
+
+class ExperimentState(BaseModel):
+    """The live state of one experiment, kept in the ``keys.state`` hash; it overrides the config.
+
+    ``version`` increases by one on every change, so proxies can tell a newer state cheaply.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    stage: Stage
+    ab_weight: float = Field(default=0.0, ge=0, le=1)
+    mirror_rate: float = Field(default=1.0, ge=0, le=1)
+    version: int = 0
+    updated_by: str = "config"
+    updated_at: float = Field(default_factory=time.time)
+
+    def to_hash(self) -> dict[str, str]:
+        return {k: str(v) for k, v in self.model_dump(mode="json").items()}
+
+    @classmethod
+    def from_hash(cls, fields: dict[bytes, bytes] | dict[str, str]) -> ExperimentState:
+        raw = {
+            (k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
+            for k, v in fields.items()
+        }
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as exc:
+            raise RecordError(f"experiment state: {exc.errors()[0]['msg']}") from exc
 
 
 def encode(record: _Record) -> dict[str, bytes]:

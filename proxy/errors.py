@@ -1,0 +1,98 @@
+"""The proxy's error tree; proxy/app.py renders each as an OpenAI error body with its status.
+
+    ProxyError (500)
+    ├── BadRequest (400)
+    ├── Unauthorized (401)
+    ├── UnknownModel (404)
+    ├── PayloadTooLarge (413)
+    ├── Overloaded (429, with Retry-After)
+    └── UpstreamError (502)
+        ├── UpstreamTimeout (504)
+        ├── UpstreamUnavailable (502)
+        └── UpstreamStatus (relays the upstream's status and body)
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BadRequest",
+    "Overloaded",
+    "PayloadTooLarge",
+    "ProxyError",
+    "Unauthorized",
+    "UnknownModel",
+    "UpstreamError",
+    "UpstreamStatus",
+    "UpstreamTimeout",
+    "UpstreamUnavailable",
+]
+
+
+class ProxyError(Exception):
+    """Base: an error the client sees as an OpenAI-style error body."""
+
+    status = 500
+    type = "server_error"
+    code: str | None = None
+
+    def __init__(self, message: str, *, param: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+
+
+class BadRequest(ProxyError):
+    status = 400
+    type = "invalid_request_error"
+
+
+class Unauthorized(ProxyError):
+    status = 401
+    type = "authentication_error"
+
+
+class UnknownModel(ProxyError):
+    status = 404
+    type = "invalid_request_error"
+    code = "model_not_found"
+
+
+class PayloadTooLarge(ProxyError):
+    status = 413
+    type = "invalid_request_error"
+    code = "payload_too_large"
+
+
+class Overloaded(ProxyError):
+    status = 429
+    type = "rate_limit_error"
+    code = "overloaded"
+
+    def __init__(self, message: str, *, retry_after: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class UpstreamError(ProxyError):
+    status = 502
+    type = "upstream_error"
+
+
+class UpstreamTimeout(UpstreamError):
+    status = 504
+    code = "upstream_timeout"
+
+
+class UpstreamUnavailable(UpstreamError):
+    status = 502
+    code = "upstream_unavailable"
+
+
+class UpstreamStatus(UpstreamError):
+    """The upstream answered with an error status: relay its status and body as they are."""
+
+    def __init__(self, status: int, body: bytes, content_type: str = "application/json") -> None:
+        super().__init__(f"upstream answered {status}")
+        self.status = status
+        self.body = body
+        self.content_type = content_type
