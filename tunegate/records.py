@@ -9,6 +9,7 @@ body or an SSE event stream) into a :class:`ParsedResponse` for the judge and an
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from enum import StrEnum
 from typing import Literal, TypeVar
 
@@ -42,6 +43,9 @@ __all__ = [
 ]
 
 SCHEMA_VERSION = 1
+
+#: A stream entry or hash as redis-py returns it (bytes) or as tests write it (str).
+Fields = Mapping[bytes, bytes] | Mapping[str, str] | Mapping[bytes | str, bytes | str]
 
 
 class Arm(StrEnum):
@@ -232,7 +236,7 @@ class ExperimentState(BaseModel):
         return {k: str(v) for k, v in self.model_dump(mode="json").items()}
 
     @classmethod
-    def from_hash(cls, fields: dict[bytes, bytes] | dict[str, str]) -> ExperimentState:
+    def from_hash(cls, fields: Fields) -> ExperimentState:
         raw = {
             (k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
             for k, v in fields.items()
@@ -248,7 +252,7 @@ def encode(record: _Record) -> dict[str, bytes]:
     return {"v": str(record.schema_version).encode(), "json": record.model_dump_json().encode()}
 
 
-def decode(fields: dict[bytes, bytes] | dict[str, str], model: type[R]) -> R:
+def decode(fields: Fields, model: type[R]) -> R:
     """Decode stream fields into ``model``; raises RecordError on anything else."""
     raw = {(k.decode() if isinstance(k, bytes) else k): v for k, v in fields.items()}
     version = raw.get("v")
@@ -264,19 +268,19 @@ def decode(fields: dict[bytes, bytes] | dict[str, str], model: type[R]) -> R:
         raise RecordError(f"{model.__name__}: {exc.errors()[0]['msg']}") from exc
 
 
-def decode_pair(fields: dict[bytes, bytes] | dict[str, str]) -> Pair:
+def decode_pair(fields: Fields) -> Pair:
     return decode(fields, Pair)
 
 
-def decode_verdict(fields: dict[bytes, bytes] | dict[str, str]) -> Verdict:
+def decode_verdict(fields: Fields) -> Verdict:
     return decode(fields, Verdict)
 
 
-def decode_decision(fields: dict[bytes, bytes] | dict[str, str]) -> Decision:
+def decode_decision(fields: Fields) -> Decision:
     return decode(fields, Decision)
 
 
-def decode_feedback(fields: dict[bytes, bytes] | dict[str, str]) -> Feedback:
+def decode_feedback(fields: Fields) -> Feedback:
     return decode(fields, Feedback)
 
 

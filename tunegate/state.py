@@ -1,4 +1,4 @@
-"""Read and change an experiment's live state in Redis; every change bumps the version and is audited.
+"""Read and change an experiment's live state in Redis; each change bumps the version, is audited.
 
 The proxy's admin API, the rollout controller and the `tunegate state` command all change state
 through :func:`write_state`, so the audit stream is complete whoever made the change.
@@ -76,10 +76,10 @@ async def write_state(
             flat = [x for kv in new.to_hash().items() for x in kv]
             args = [str(base), json.dumps(audit), *flat]
             state_key, audit_key = keys.state(experiment), keys.audit(experiment)
-            done = await client.eval(_CAS, 2, state_key, audit_key, *args)  # type: ignore[misc]
+            done = await client.eval(_CAS, 2, state_key, audit_key, *args)
             if done:
                 # outside the script: EXPERIMENTS has no hash tag, so it may sit on another slot
-                await client.sadd(keys.EXPERIMENTS, experiment)  # type: ignore[misc]
+                await client.sadd(keys.EXPERIMENTS, experiment)
                 return new
             if expected_version is not None:
                 return None
@@ -90,7 +90,4 @@ async def read_audit(client: aioredis.Redis, experiment: str, count: int = 100) 
     """The newest ``count`` audit entries, oldest first."""
     with store_errors("read audit"):
         entries = await client.xrevrange(keys.audit(experiment), count=count)
-    out: list[AuditEntry] = []
-    for _, fields in reversed(entries):
-        out.append(json.loads(fields[b"json"]))
-    return out
+    return [json.loads(fields[b"json"]) for _, fields in reversed(entries or []) if fields]
