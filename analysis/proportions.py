@@ -1,0 +1,143 @@
+"""Fixed-sample statistics of judge scores: win rate, intervals, sign test, ties, categories.
+
+Scores are the candidate's score per pair in [0, 1], 0.5 a tie. A pair is a win above 0.5 and
+a loss below it. The win rate is the mean score (ties count half); the decisive win share uses
+only wins and losses, with Wilson and Clopper-Pearson intervals and an exact sign test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike
+from statsmodels.stats.contingency_tables import mcnemar
+from statsmodels.stats.descriptivestats import sign_test
+from statsmodels.stats.proportion import proportion_confint
+
+from analysis.multiple import adjust
+
+__all__ = [
+    "CategorySummary",
+    "McNemarResult",
+    "WinRateSummary",
+    "category_summaries",
+    "paired_correctness",
+    "win_rate_summary",
+]
+
+
+@dataclass(frozen=True)
+class WinRateSummary:
+    """Counts, the win rate and the fixed-sample intervals and test of one set of scores."""
+
+    n: int
+    wins: int
+    losses: int
+    ties: int
+    win_rate: float  # mean score, ties count half
+    net: float  # (wins - losses) / n: the share by which the candidate wins more often
+    tie_rate: float
+    decisive_share: float  # wins / (wins + losses); 0.5 when none is decisive
+    wilson: tuple[float, float]
+    clopper_pearson: tuple[float, float]
+    sign_test_p: float
+
+    def to_json(self) -> dict[str, object]:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+
+@dataclass(frozen=True)
+class CategorySummary:
+    """One category's win rate with its multiplicity-adjusted sign-test p-value (BH)."""
+
+    category: str
+    summary: WinRateSummary
+    q_value: float
+
+    def to_json(self) -> dict[str, object]:
+        return {"category": self.category, "q_value": self.q_value, **self.summary.to_json()}
+
+
+def win_rate_summary(scores: ArrayLike, alpha: float = 0.05) -> WinRateSummary:
+    """Summarise one set of scores; raises ValueError when a score is outside [0, 1]."""
+    arr = np.asarray(scores, dtype=np.float64)
+    if np.any((arr < 0) | (arr > 1)):
+        raise ValueError("scores must lie in [0, 1]")
+    n = int(arr.size)
+    wins = int(np.count_nonzero(arr > 0.5))
+    losses = int(np.count_nonzero(arr < 0.5))
+    decisive = wins + losses
+    if decisive:
+        wilson = proportion_confint(wins, decisive, alpha=alpha, method="wilson")
+        exact = proportion_confint(wins, decisive, alpha=alpha, method="beta")
+        _, p_value = sign_test(np.where(arr[arr != 0.5] > 0.5, 1.0, -1.0), mu0=0)
+    else:
+        wilson = exact = (0.0, 1.0)
+        p_value = 1.0
+    return WinRateSummary(
+        n=n,
+        wins=wins,
+        losses=losses,
+        ties=n - decisive,
+        win_rate=float(arr.mean()) if n else 0.5,
+        net=(wins - losses) / n if n else 0.0,
+        tie_rate=(n - decisive) / n if n else 0.0,
+        decisive_share=wins / decisive if decisive else 0.5,
+        wilson=(float(wilson[0]), float(wilson[1])),
+        clopper_pearson=(float(exact[0]), float(exact[1])),
+        sign_test_p=float(p_value),
+    )
+
+
+def category_summaries(
+    scores: ArrayLike, categories: Sequence[str], alpha: float = 0.05
+) -> list[CategorySummary]:
+    """Per-category summaries with Benjamini-Hochberg q-values across categories, by name."""
+    arr = np.asarray(scores, dtype=np.float64)
+    if arr.size != len(categories):
+        raise ValueError("scores and categories must have the same length")
+    labels = np.asarray(categories, dtype=object)
+    names = sorted(set(categories))
+    summaries = [win_rate_summary(arr[labels == name], alpha) for name in names]
+    q_values = adjust([s.sign_test_p for s in summaries], alpha, method="fdr_bh")
+    return [CategorySummary(n, s, q) for n, s, q in zip(names, summaries, q_values, strict=True)]
+
+
+@dataclass(frozen=True)
+class McNemarResult:
+    """Paired correctness of the two arms on checkable tasks (exact McNemar test)."""
+
+    n: int
+    candidate_accuracy: float
+    control_accuracy: float
+    candidate_only: int  # candidate right, control wrong
+    control_only: int
+    p_value: float
+
+    def to_json(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def paired_correctness(candidate: ArrayLike, control: ArrayLike) -> McNemarResult:
+    """McNemar's exact test on paired 0/1 correctness (scores >= 0.5 count as correct)."""
+    cand = np.asarray(candidate, dtype=np.float64) >= 0.5
+    ctrl = np.asarray(control, dtype=np.float64) >= 0.5
+    if cand.shape != ctrl.shape:
+        raise ValueError("candidate and control must have the same length")
+    both = int(np.count_nonzero(cand & ctrl))
+    cand_only = int(np.count_nonzero(cand & ~ctrl))
+    ctrl_only = int(np.count_nonzero(~cand & ctrl))
+    neither = int(cand.size) - both - cand_only - ctrl_only
+    table = np.array([[both, cand_only], [ctrl_only, neither]])
+    p_value = float(mcnemar(table, exact=True).pvalue) if cand_only + ctrl_only else 1.0
+    n = int(cand.size)
+    return McNemarResult(
+        n=n,
+        candidate_accuracy=float(cand.mean()) if n else 0.0,
+        control_accuracy=float(ctrl.mean()) if n else 0.0,
+        candidate_only=cand_only,
+        control_only=ctrl_only,
+        p_value=p_value,
+    )
