@@ -23,6 +23,15 @@ class Policy(BaseModel):
     success_metric: str = Field(default="judge", pattern="^(judge|live|judge_and_live)$")
     auto_apply: bool = False  # the controller changes stages only when this allows it
     stale_after_seconds: float = Field(default=3600.0, gt=0)
+    # planning and the sequential test (analysis/sequential.py, analysis/power.py)
+    mde: float = Field(default=0.05, gt=0, lt=0.5)  # minimum detectable win-rate lift
+    power: float = Field(default=0.8, gt=0, lt=1)
+    prior_sd_ratio: float = Field(default=0.25, gt=0)  # mSPRT prior sd / mde
+    tokens_margin: float = Field(default=0.2, ge=0)  # relative increase in tokens allowed
+    live_margin: float = Field(default=0.02, ge=0)  # live metric non-inferiority margin
+    max_judge_inconsistency: float = Field(default=0.35, gt=0, le=1)  # swap disagreement share
+    max_dead_letter_share: float = Field(default=0.2, gt=0, le=1)
+    srm_threshold: float = Field(default=0.001, gt=0, lt=1)
 
 
 class AnalysisSettings(BaseModel):

@@ -1,0 +1,237 @@
+"""Evidence for one experiment: the pairs, verdicts and feedback streams turned into arrays.
+
+This module and analysis/controller.py are the only ones that touch Redis. The judge evidence
+holds one score per pair: the ``pairwise`` scorer's verdict when the pair has one, else the
+programmatic scorer's (the first by name), so a task category scored by ``json_fields`` and a
+probe category scored by a normalized match both count.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TypeVar, cast
+
+import numpy as np
+import redis.asyncio as aioredis
+
+from tunegate import keys
+from tunegate.errors import RecordError
+from tunegate.records import Arm, ArmResult, Feedback, Pair, Verdict, Winner, decode, parse_response
+from tunegate.redis import store_errors
+
+__all__ = [
+    "PAIRWISE",
+    "UNCATEGORIZED",
+    "Evidence",
+    "FeedbackEvidence",
+    "JudgeEvidence",
+    "PairEvidence",
+    "build_evidence",
+    "load_evidence",
+]
+
+PAIRWISE = "pairwise"
+UNCATEGORIZED = "uncategorized"
+_WINNER_SCORE = {Winner.CANDIDATE: 1.0, Winner.CONTROL: 0.0, Winner.TIE: 0.5}
+_BATCH = 5000
+
+
+def _floats(values: Iterable[float]) -> np.ndarray:
+    return np.fromiter(values, dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class JudgeEvidence:
+    """One primary score per judged pair, in time order."""
+
+    scores: np.ndarray = field(default_factory=lambda: _floats([]))
+    times: np.ndarray = field(default_factory=lambda: _floats([]))
+    categories: list[str] = field(default_factory=list)
+    scorers: list[str] = field(default_factory=list)
+    candidate_correct: np.ndarray = field(default_factory=lambda: _floats([]))  # nan: unknown
+    control_correct: np.ndarray = field(default_factory=lambda: _floats([]))
+    pairwise: int = 0  # pairwise verdicts seen
+    inconsistent: int = 0  # of those, the ones whose two orders disagreed
+
+    @property
+    def n(self) -> int:
+        return int(self.scores.size)
+
+
+@dataclass(frozen=True)
+class PairEvidence:
+    """Per logged pair: time, served arm (1 = candidate) and each arm's outcome (nan: none)."""
+
+    times: np.ndarray = field(default_factory=lambda: _floats([]))
+    served_candidate: np.ndarray = field(default_factory=lambda: _floats([]))
+    errors: dict[Arm, np.ndarray] = field(default_factory=dict)
+    latency: dict[Arm, np.ndarray] = field(default_factory=dict)
+    tokens: dict[Arm, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def n(self) -> int:
+        return int(self.times.size)
+
+
+@dataclass(frozen=True)
+class FeedbackEvidence:
+    times: np.ndarray = field(default_factory=lambda: _floats([]))
+    arms: list[str] = field(default_factory=list)
+    values: np.ndarray = field(default_factory=lambda: _floats([]))
+    users: list[str] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    experiment: str
+    judge: JudgeEvidence = field(default_factory=JudgeEvidence)
+    pairs: PairEvidence = field(default_factory=PairEvidence)
+    feedback: FeedbackEvidence = field(default_factory=FeedbackEvidence)
+    dead_letters: int = 0
+    bad_entries: int = 0  # stream entries that did not decode
+
+    @property
+    def last_time(self) -> float | None:
+        """Newest verdict time, else newest pair time, else None."""
+        for times in (self.judge.times, self.pairs.times):
+            if times.size:
+                return float(times.max())
+        return None
+
+
+def _verdict_score(verdict: Verdict) -> float | None:
+    if verdict.score is not None:
+        return min(1.0, max(0.0, verdict.score))
+    return _WINNER_SCORE[verdict.winner] if verdict.winner is not None else None
+
+
+def _judge(verdicts: Iterable[Verdict], pair_categories: dict[str, str | None]) -> JudgeEvidence:
+    chosen: dict[str, Verdict] = {}
+    pairwise = inconsistent = 0
+    for verdict in verdicts:
+        if _verdict_score(verdict) is None:
+            continue
+        if verdict.scorer == PAIRWISE:
+            pairwise += 1
+            inconsistent += verdict.inconsistent
+        best = chosen.get(verdict.pair_id)
+        if best is None or _preferred(verdict, best):
+            chosen[verdict.pair_id] = verdict
+    rows = sorted(chosen.values(), key=lambda v: v.time)
+
+    def correct(v: Verdict, arm: Arm) -> float:
+        return v.arm_scores.get(arm, math.nan) if v.arm_scores else math.nan
+
+    return JudgeEvidence(
+        scores=_floats(_verdict_score(v) or 0.0 for v in rows),
+        times=_floats(v.time for v in rows),
+        categories=[v.category or pair_categories.get(v.pair_id) or UNCATEGORIZED for v in rows],
+        scorers=[v.scorer for v in rows],
+        candidate_correct=_floats(correct(v, Arm.CANDIDATE) for v in rows),
+        control_correct=_floats(correct(v, Arm.CONTROL) for v in rows),
+        pairwise=pairwise,
+        inconsistent=inconsistent,
+    )
+
+
+def _preferred(new: Verdict, old: Verdict) -> bool:
+    """Pairwise beats programmatic; among programmatic the first scorer name; then the newest."""
+    rank_new = (new.scorer != PAIRWISE, new.scorer)
+    rank_old = (old.scorer != PAIRWISE, old.scorer)
+    return rank_new < rank_old or (rank_new == rank_old and new.time >= old.time)
+
+
+def _tokens(result: ArmResult | None) -> float:
+    if result is None or not result.ok:
+        return math.nan
+    try:
+        usage = parse_response(result).usage
+    except RecordError:
+        return math.nan
+    value = usage.get("completion_tokens", usage.get("total_tokens"))
+    return float(value) if value is not None else math.nan
+
+
+def _pairs(pairs: list[Pair]) -> PairEvidence:
+    pairs = sorted(pairs, key=lambda p: p.time)
+    errors, latency, tokens = {}, {}, {}
+    for arm in Arm:
+        results = [p.arm(arm) for p in pairs]
+        errors[arm] = _floats(math.nan if r is None else float(not r.ok) for r in results)
+        latency[arm] = _floats(
+            r.latency_s if r is not None and r.ok and r.latency_s is not None else math.nan
+            for r in results
+        )
+        tokens[arm] = _floats(_tokens(r) for r in results)
+    return PairEvidence(
+        times=_floats(p.time for p in pairs),
+        served_candidate=_floats(float(p.served_arm is Arm.CANDIDATE) for p in pairs),
+        errors=errors,
+        latency=latency,
+        tokens=tokens,
+    )
+
+
+def _feedback(items: list[Feedback]) -> FeedbackEvidence:
+    items = sorted(items, key=lambda f: f.time)
+    return FeedbackEvidence(
+        times=_floats(f.time for f in items),
+        arms=[f.arm.value for f in items],
+        values=_floats(f.value for f in items),
+        users=[f.user_key_hash or f.pair_id for f in items],
+        labels=[f.label or "feedback" for f in items],
+    )
+
+
+def build_evidence(
+    experiment: str,
+    pairs: list[Pair],
+    verdicts: list[Verdict],
+    feedback: list[Feedback],
+    dead_letters: int = 0,
+    bad_entries: int = 0,
+) -> Evidence:
+    """Evidence from decoded records (pure; what :func:`load_evidence` calls after reading)."""
+    categories = {p.id: p.category for p in pairs}
+    return Evidence(
+        experiment=experiment,
+        judge=_judge(verdicts, categories),
+        pairs=_pairs(pairs),
+        feedback=_feedback(feedback),
+        dead_letters=dead_letters,
+        bad_entries=bad_entries,
+    )
+
+
+_Entries = list[tuple[bytes, dict[bytes, bytes]]]
+T = TypeVar("T", Pair, Verdict, Feedback)
+
+
+async def _read(client: aioredis.Redis, stream: str, model: type[T], bad: list[int]) -> list[T]:
+    out: list[T] = []
+    start = "-"
+    while True:
+        # redis-py types stream replies loosely; with bytes responses this is their shape
+        entries = cast(_Entries, await client.xrange(stream, min=start, count=_BATCH))
+        for _, fields in entries:
+            try:
+                out.append(decode(fields, model))
+            except RecordError:
+                bad[0] += 1
+        if len(entries) < _BATCH:
+            return out
+        start = "(" + entries[-1][0].decode()
+
+
+async def load_evidence(client: aioredis.Redis, experiment: str) -> Evidence:
+    """Read the experiment's streams from Redis; undecodable entries are counted, not fatal."""
+    bad = [0]
+    with store_errors("read evidence"):
+        pairs = await _read(client, keys.pairs(experiment), Pair, bad)
+        verdicts = await _read(client, keys.verdicts(experiment), Verdict, bad)
+        feedback = await _read(client, keys.feedback(experiment), Feedback, bad)
+        dead = int(await client.xlen(keys.dead(experiment)))
+    return build_evidence(experiment, pairs, verdicts, feedback, dead, bad[0])
