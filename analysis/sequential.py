@@ -12,8 +12,8 @@ Monte-Carlo runs at once. Nothing here knows about Redis or decisions.
   non-asymptotic, valid from the first observation, so it is the one used for small n.
 - :func:`msprt_log_evalue`, :func:`msprt_pvalue`, :func:`msprt_lower_bound` — a one-sided
   mixture SPRT (Johari et al. 2017) for H0: mean <= null, with a Gaussian prior on the
-  standardized effect centred on the minimum detectable effect and truncated at zero; its always-valid p-value and the
-  lower confidence sequence obtained by inverting it.
+  standardized effect centred on the minimum detectable effect and truncated at zero; its
+  always-valid p-value and the lower confidence sequence obtained by inverting it.
 """
 
 from __future__ import annotations
@@ -76,7 +76,9 @@ def asymptotic_cs(x: ArrayLike, alpha: float, planned_n: float) -> tuple[Floats,
     """
     rho2 = rho_squared(alpha, planned_n)
     t, mean, var = _running(x)
-    radius = np.sqrt(var * 2 * (t * rho2 + 1) / (t * t * rho2) * np.log(np.sqrt(t * rho2 + 1) / alpha))
+    radius = np.sqrt(
+        var * 2 * (t * rho2 + 1) / (t * t * rho2) * np.log(np.sqrt(t * rho2 + 1) / alpha)
+    )
     return mean - radius, mean + radius
 
 
@@ -94,10 +96,10 @@ def eb_cs(x: ArrayLike, alpha: float, cap: float = 0.5) -> tuple[Floats, Floats]
     t = np.arange(1, arr.shape[-1] + 1, dtype=np.float64)
     # mu_hat and sigma2_hat after i observations, with the regularising pseudo-observation
     mu_hat = (0.5 + np.cumsum(arr, axis=-1)) / (t + 1)
-    mu_prev = np.concatenate([np.full(arr.shape[:-1] + (1,), 0.5), mu_hat[..., :-1]], axis=-1)
+    mu_prev = np.concatenate([np.full((*arr.shape[:-1], 1), 0.5), mu_hat[..., :-1]], axis=-1)
     sq = (arr - mu_hat) ** 2
     sigma2 = (0.25 + np.cumsum(sq, axis=-1)) / (t + 1)
-    sigma2_prev = np.concatenate([np.full(arr.shape[:-1] + (1,), 0.25), sigma2[..., :-1]], -1)
+    sigma2_prev = np.concatenate([np.full((*arr.shape[:-1], 1), 0.25), sigma2[..., :-1]], -1)
     log_term = math.log(2 / alpha)
     lam = np.minimum(np.sqrt(2 * log_term / (sigma2_prev * t * np.log1p(t))), cap)
     psi = (-np.log1p(-lam) - lam) / 4
@@ -115,8 +117,9 @@ def msprt_log_evalue(
 ) -> Floats:
     """Log mixture likelihood ratio for H0: mean <= ``null`` against mean > ``null``.
 
-    The prior on the standardized effect is N(m, (ratio * m)^2), truncated at 0, with m = mde / sigma, sigma the
-    running standard deviation (plug-in, so the guarantee is asymptotic). ``null`` may be an
+    The prior on the standardized effect is N(m, (ratio * m)^2), truncated at 0, with
+    m = mde / sigma, sigma the running standard deviation (plug-in, so the guarantee is
+    asymptotic). ``null`` may be an
     array broadcastable to the stream's prefixes (used by :func:`msprt_lower_bound`).
     """
     if mde <= 0 or prior_sd_ratio <= 0:
@@ -150,7 +153,7 @@ def normal_mixture_log_evalue(s: ArrayLike, t: ArrayLike, m: ArrayLike, tau2: Ar
 def msprt_pvalue(
     x: ArrayLike, null: float, mde: float, prior_sd_ratio: float = 0.25, burn_in: int = 1
 ) -> Floats:
-    """Always-valid p-value path: min(1, 1 / max e-value so far), counting looks from ``burn_in``."""
+    """Always-valid p-value path: min(1, 1 / largest e-value so far), looks from ``burn_in``."""
     log_e = msprt_log_evalue(x, null, mde, prior_sd_ratio)
     t = np.arange(1, log_e.shape[-1] + 1)
     log_e = np.where(t >= burn_in, log_e, -np.inf)
