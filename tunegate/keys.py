@@ -16,6 +16,7 @@ __all__ = [
     "heartbeat",
     "judge_cache",
     "pairs",
+    "served",
     "state",
     "verdict_done",
     "verdicts",
@@ -39,6 +40,11 @@ def _tag(experiment: str) -> str:
 def pairs(experiment: str) -> str:
     """Stream of Pair records written by the proxy."""
     return f"{_tag(experiment)}:pairs"
+
+
+def served(experiment: str, pair_id: str) -> str:
+    """Short-lived string naming the arm that served one pair (written with the pair's XADD)."""
+    return f"{_tag(experiment)}:served:{pair_id}"
 
 
 def verdicts(experiment: str) -> str:

@@ -1,0 +1,109 @@
+"""create_app(settings) -> FastAPI: the lifespan that starts and drains the proxy; error rendering.
+
+The lifespan enters, in order and with one AsyncExitStack: Redis, the upstream clients, the
+experiment table (state refresh), the pair logger and the shadow runner; it leaves in reverse, so
+running shadow copies finish (within the grace period) before the pair buffer's last flush.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from prometheus_client import CollectorRegistry
+
+from proxy.errors import BadRequest, ProxyError
+from proxy.experiments import ExperimentTable
+from proxy.metrics import ProxyMetrics
+from proxy.mirror import ShadowRunner
+from proxy.pairlog import PairLogger
+from proxy.routes import admin, feedback, health, models
+from proxy.routes.openai import OpenAIRoutes
+from proxy.runtime import Runtime
+from proxy.upstream import build_upstream
+from tunegate.redis import connect
+from tunegate.settings import Settings
+
+__all__ = ["create_app"]
+
+log = logging.getLogger(__name__)
+
+
+def _error_response(exc: ProxyError) -> Response:
+    content_type = getattr(exc, "content_type", "application/json")
+    return Response(exc.body(), status_code=exc.status, media_type=str(content_type))
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ProxyError)
+    async def proxy_error(request: Request, exc: ProxyError) -> Response:
+        return _error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_body(request: Request, exc: RequestValidationError) -> Response:
+        lines = []
+        for error in exc.errors():
+            loc = ".".join(str(p) for p in error.get("loc", ()) if p != "body")
+            lines.append(f"{loc}: {error.get('msg', 'invalid')}" if loc else error.get("msg", ""))
+        return _error_response(BadRequest("; ".join(lines) or "invalid request body"))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        request_id = os.urandom(6).hex()
+        log.error("request %s failed unexpectedly", request_id, exc_info=exc)
+        error = ProxyError(f"internal error (request id {request_id})")
+        return _error_response(error)
+
+
+def create_app(settings: Settings, *, registry: CollectorRegistry | None = None) -> FastAPI:
+    """The proxy app for ``settings``; its metrics go to ``registry`` (a new one by default)."""
+    metrics = ProxyMetrics(registry if registry is not None else CollectorRegistry())
+    rt = Runtime(settings=settings, metrics=metrics)
+    grace = settings.proxy.shutdown_grace_seconds
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            rt.redis = await stack.enter_async_context(connect(settings.redis))
+            for name, upstream_cfg in settings.upstreams.items():
+                upstream = build_upstream(name, upstream_cfg)
+                stack.push_async_callback(upstream.aclose)
+                rt.upstreams[name] = upstream
+            rt.wire_targets()
+            rt.table = await stack.enter_async_context(
+                ExperimentTable(
+                    settings.experiments, rt.redis, settings.proxy.state_refresh_seconds
+                )
+            )
+            rt.pairlog = await stack.enter_async_context(
+                PairLogger(rt.redis, settings.proxy.pairlog, metrics, shutdown_grace_s=grace / 2)
+            )
+            budgets = {e.name: e.shadow_budget for e in settings.experiments}
+            rt.shadow = await stack.enter_async_context(
+                ShadowRunner(settings.proxy.mirror, metrics, budgets, shutdown_grace_s=grace / 2)
+            )
+            metrics.touch(e.name for e in settings.experiments)
+            log.info(
+                "proxy ready: %d experiment(s), %d upstream(s), config %s",
+                len(settings.experiments),
+                len(settings.upstreams),
+                settings.config_version,
+            )
+            try:
+                yield
+            finally:
+                rt.pairlog = None  # not ready any more: /readyz and feedback answer 503
+        rt.shadow, rt.table, rt.redis = None, None, None
+        rt.upstreams.clear()
+
+    app = FastAPI(title="tunegate proxy", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.state.runtime = rt
+    _install_error_handlers(app)
+    for router in (health.router, models.router, feedback.router, admin.router):
+        app.include_router(router)
+    app.add_middleware(OpenAIRoutes, runtime=rt)
+    return app

@@ -1,0 +1,104 @@
+"""One arm's call turned into an ArmResult: the shadow leg's whole call, and the result builder.
+
+Every failure becomes a reason word on the ArmResult (timeout, connect, status, cancelled), so a
+pair always records what happened to each arm.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+
+from proxy.errors import UpstreamError, UpstreamTimeout
+from proxy.streaming import StreamCapture
+from proxy.upstream.base import Upstream
+from tunegate.records import ArmResult
+
+__all__ = ["arm_result", "call_shadow", "error_reason"]
+
+
+def error_reason(exc: UpstreamError) -> str:
+    """The ArmResult.error word for an upstream failure."""
+    return "timeout" if isinstance(exc, UpstreamTimeout) else "connect"
+
+
+def arm_result(
+    upstream: str,
+    model: str,
+    *,
+    stream: bool,
+    max_bytes: int,
+    status: int | None = None,
+    error: str | None = None,
+    body: bytes = b"",
+    latency_s: float | None = None,
+    capture: StreamCapture | None = None,
+) -> ArmResult:
+    """An ArmResult without validation (every field is built here with its exact type)."""
+    truncated = False
+    if capture is not None:
+        body, truncated = capture.body, capture.truncated
+    elif len(body) > max_bytes:
+        body, truncated = body[:max_bytes], True
+    if error is None and status is not None and not 200 <= status < 300:
+        error = "status"
+    return ArmResult.model_construct(
+        upstream=upstream,
+        model=model,
+        stream=stream,
+        status=status,
+        error=error,
+        body=body.decode("utf-8", "replace"),
+        body_truncated=truncated,
+        latency_s=latency_s,
+        ttft_s=capture.ttft_s if capture is not None else None,
+        itl_mean_s=capture.itl_mean_s if capture is not None else None,
+        itl_max_s=capture.itl_max_s if capture is not None else None,
+    )
+
+
+async def call_shadow(
+    upstream: Upstream,
+    path: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    *,
+    model: str,
+    stream: bool,
+    timeout_s: float,
+    max_bytes: int,
+) -> ArmResult:
+    """Call the shadow arm and read its whole answer within ``timeout_s``; never raises."""
+    started = time.perf_counter()
+    status: int | None = None
+    capture = StreamCapture(max_bytes, started) if stream else None
+    data = b""
+    error: str | None = None
+    try:
+        async with asyncio.timeout(timeout_s):
+            if capture is not None:
+                async with upstream.stream(path, body, headers, timeout_s) as answer:
+                    status = answer.status
+                    async for chunk in answer.chunks():
+                        capture.feed(chunk)
+            else:
+                response = await upstream.send("POST", path, body, headers, timeout_s)
+                status, data = response.status, response.body
+    except TimeoutError:
+        error = "timeout"
+    except UpstreamError as exc:
+        error = error_reason(exc)
+    except asyncio.CancelledError:
+        error = "cancelled"  # shutdown: record what happened, the owner is awaiting us
+    return arm_result(
+        upstream.name,
+        model,
+        stream=stream,
+        max_bytes=max_bytes,
+        status=status,
+        error=error,
+        body=data,
+        latency_s=time.perf_counter() - started,
+        capture=capture,
+    )

@@ -1,0 +1,114 @@
+"""The proxy's Prometheus metrics, built on a CollectorRegistry the app owns.
+
+Labels take bounded values only: experiment names from the config, arms, endpoints, statuses
+and fixed reason words. Known label values are touched at start so dashboards show zeros.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from tunegate.records import Arm
+
+__all__ = ["DROP_REASONS", "PAIR_DROP_REASONS", "ProxyMetrics"]
+
+#: Why a shadow copy was not sent (tunegate_shadow_dropped_total{reason}).
+DROP_REASONS = (
+    "mirror_rate",
+    "concurrency",
+    "budget",
+    "body_too_large",
+    "served_failed",
+    "client_disconnected",
+    "shutdown",
+)
+#: Why a pair never reached Redis (tunegate_pairs_dropped_total{reason}).
+PAIR_DROP_REASONS = ("buffer_full", "shutdown", "rejected")
+
+_LATENCY_BUCKETS = (
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+)  # fmt: skip
+
+
+class ProxyMetrics:
+    """Every metric the proxy exports; one instance per app."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.requests = Counter(
+            "tunegate_requests_total",
+            "Requests served, by experiment, served arm, endpoint and status.",
+            ["experiment", "arm", "endpoint", "status"],
+            registry=registry,
+        )
+        self.duration = Histogram(
+            "tunegate_request_duration_seconds",
+            "Latency of the served leg, request to last byte.",
+            ["experiment", "arm"],
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.ttft = Histogram(
+            "tunegate_time_to_first_token_seconds",
+            "Time to the first streamed chunk of the served leg.",
+            ["experiment", "arm"],
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.upstream_errors = Counter(
+            "tunegate_upstream_errors_total",
+            "Upstream calls that failed (either leg), by reason.",
+            ["experiment", "arm", "reason"],
+            registry=registry,
+        )
+        self.shadow_inflight = Gauge(
+            "tunegate_shadow_inflight",
+            "Shadow calls now running.",
+            ["experiment"],
+            registry=registry,
+        )
+        self.shadow_dropped = Counter(
+            "tunegate_shadow_dropped_total",
+            "Requests whose other arm got no shadow copy, by reason.",
+            ["experiment", "reason"],
+            registry=registry,
+        )
+        self.pairs_logged = Counter(
+            "tunegate_pairs_logged_total",
+            "Pair records written to Redis.",
+            ["experiment"],
+            registry=registry,
+        )
+        self.pairs_dropped = Counter(
+            "tunegate_pairs_dropped_total",
+            "Pair records that never reached Redis, by reason.",
+            ["experiment", "reason"],
+            registry=registry,
+        )
+        self.buffer_depth = Gauge(
+            "tunegate_pairlog_buffer_depth",
+            "Pair records waiting in memory for Redis.",
+            registry=registry,
+        )
+        self.feedback = Counter(
+            "tunegate_feedback_total",
+            "Feedback records accepted, by the arm that served the pair.",
+            ["experiment", "arm"],
+            registry=registry,
+        )
+
+    def touch(self, experiments: Iterable[str]) -> None:
+        """Create every known label combination so that series start at zero."""
+        for name in experiments:
+            self.shadow_inflight.labels(name)
+            self.pairs_logged.labels(name)
+            for reason in DROP_REASONS:
+                self.shadow_dropped.labels(name, reason)
+            for reason in PAIR_DROP_REASONS:
+                self.pairs_dropped.labels(name, reason)
+            for arm in Arm:
+                self.duration.labels(name, arm.value)
+                self.ttft.labels(name, arm.value)
+                self.feedback.labels(name, arm.value)

@@ -1,0 +1,72 @@
+"""POST /v1/feedback: an application's feedback on a served response, appended as a Feedback record.
+
+The arm that served the pair is read from the short-lived ``served`` key the pair logger writes
+with the pair, so feedback is accepted once the pair is logged and until that key expires.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from proxy.errors import NotFound, Unavailable, UnknownModel
+from proxy.extract import experiment_facts
+from proxy.routes.deps import json_response, runtime
+from proxy.runtime import Runtime
+from tunegate import keys
+from tunegate.errors import StoreUnavailable
+from tunegate.records import Arm, Feedback, encode
+from tunegate.redis import store_errors
+
+__all__ = ["FeedbackBody", "router"]
+
+router = APIRouter()
+
+_FEEDBACK_MAXLEN = 1_000_000
+
+
+class FeedbackBody(BaseModel):
+    """What the application posts."""
+
+    model_config = ConfigDict(extra="forbid")
+    pair_id: str = Field(min_length=1, max_length=64)
+    model: str = Field(min_length=1)  # the experiment's public model name
+    value: float = Field(allow_inf_nan=False)
+    label: str | None = Field(default=None, max_length=200)
+
+
+@router.post("/v1/feedback")
+async def post_feedback(
+    body: FeedbackBody, request: Request, rt: Annotated[Runtime, Depends(runtime)]
+) -> Response:
+    cfg = rt.settings.experiment(body.model)
+    if cfg is None:
+        raise UnknownModel(f"The model '{body.model}' is not an experiment", param="model")
+    assert rt.redis is not None
+    try:
+        with store_errors("feedback"):
+            served = await rt.redis.get(keys.served(cfg.name, body.pair_id))
+            if served is None:
+                raise NotFound(f"Unknown pair id '{body.pair_id}'")
+            headers = dict(request.headers.items())
+            record = Feedback(
+                pair_id=body.pair_id,
+                experiment=cfg.name,
+                arm=Arm(served.decode() if isinstance(served, bytes) else served),
+                value=body.value,
+                label=body.label,
+                user_key_hash=experiment_facts(cfg, {}, headers).user_key_hash,
+            )
+            entry_id = await rt.redis.xadd(
+                keys.feedback(cfg.name),
+                encode(record),  # type: ignore[arg-type]  # redis-py types fields too narrowly
+                maxlen=_FEEDBACK_MAXLEN,
+                approximate=True,
+            )
+    except StoreUnavailable as exc:
+        raise Unavailable("feedback store unavailable, retry later") from exc
+    rt.metrics.feedback.labels(cfg.name, record.arm.value).inc()
+    entry = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+    return json_response({"id": entry, "pair_id": body.pair_id, "arm": record.arm})

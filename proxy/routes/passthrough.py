@@ -1,0 +1,57 @@
+"""Relay a request unchanged to the passthrough upstream: unknown models and other /v1/* paths."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from proxy.asgi import Receive, Scope, Send, read_body, send_response, start_response
+from proxy.errors import NotFound, UnknownModel, UpstreamError
+from proxy.extract import forward_headers
+from proxy.runtime import Runtime
+
+__all__ = ["passthrough"]
+
+
+async def passthrough(
+    rt: Runtime,
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    headers: Mapping[str, str],
+    raw: bytes | None,
+    model: str | None,
+) -> None:
+    """Send the request to ``proxy.passthrough_upstream`` as it came; 404 when none is set.
+
+    POST answers are relayed chunk by chunk (so streams stay streams); other methods whole.
+    """
+    name = rt.settings.proxy.passthrough_upstream
+    if name is None:
+        if model is not None:
+            raise UnknownModel(f"The model '{model}' does not exist", param="model")
+        raise NotFound(f"Unknown path {scope['path']}")
+    upstream = rt.upstreams[name]
+    timeout_s = rt.settings.upstreams[name].timeout_seconds
+    path = scope["path"].removeprefix("/v1")
+    if scope.get("query_string"):
+        path += "?" + scope["query_string"].decode("latin-1")
+    fwd = forward_headers(headers)
+    if "content-type" in headers:
+        fwd["content-type"] = headers["content-type"]
+    method = scope["method"]
+    if raw is None and method in ("POST", "PUT", "PATCH"):
+        raw = await read_body(
+            receive, headers.get("content-length"), rt.settings.proxy.max_body_bytes
+        )
+    if method != "POST":
+        response = await upstream.send(method, path, raw or b"", fwd, timeout_s)
+        await send_response(send, response.status, response.body, response.content_type.encode())
+        return
+    async with upstream.stream(path, raw or b"", fwd, timeout_s) as answer:
+        await start_response(send, answer.status, answer.content_type.encode())
+        try:
+            async for chunk in answer.chunks():
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        except UpstreamError:
+            pass  # the status is sent: all that is left is to end the body early
+    await send({"type": "http.response.body", "body": b"", "more_body": False})
