@@ -22,6 +22,9 @@ class JudgeEndpoint(BaseModel):
     input_cost_per_mtok: float = Field(default=0.0, ge=0)
     output_cost_per_mtok: float = Field(default=0.0, ge=0)
     use_logprobs: bool = False
+    max_tokens: int = Field(default=512, ge=1)
+    temperature: float = Field(default=0.0, ge=0)
+    json_schema: bool = True  # request the verdict as a JSON schema (response_format)
 
     @model_validator(mode="after")
     def _one_kind_and_key(self) -> JudgeEndpoint:
@@ -42,9 +45,16 @@ class JudgeSettings(BaseModel):
     claim_idle_seconds: float = Field(default=60.0, gt=0)
     max_retries: int = Field(default=4, ge=0)
     backoff_base_seconds: float = Field(default=0.5, ge=0)
+    backoff_max_seconds: float = Field(default=30.0, ge=0)
     strict_family_check: bool = False
     heartbeat_seconds: float = Field(default=5.0, gt=0)
     requests_per_minute: int | None = Field(default=None, ge=1)
     tokens_per_minute: int | None = Field(default=None, ge=1)
     cost_per_hour_usd: float | None = Field(default=None, gt=0)
     stream_maxlen: int = Field(default=1_000_000, ge=1000)
+    cache_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=1)
+    max_response_chars: int = Field(default=8000, ge=100)  # longer answers are truncated
+    rationale_max_chars: int = Field(default=1000, ge=0)
+    read_block_ms: int = Field(default=1000, ge=1)
+    # per-experiment rubric text; with one the user-rubric template is used for that experiment
+    rubrics: dict[str, str] = Field(default_factory=dict)

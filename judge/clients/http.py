@@ -1,0 +1,128 @@
+"""OpenAI-compatible HTTP judge client (a frontier API or a local vLLM).
+
+This is the seam where httpx's errors become the judge error tree: 429, 5xx, timeouts and
+connection errors are ``RetryableJudgeError``; other 4xx and malformed bodies are permanent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from types import TracebackType
+
+import httpx
+import orjson
+
+from judge.clients import JudgeReply
+from judge.config import JudgeEndpoint
+from judge.errors import PermanentJudgeError, RetryableJudgeError
+from judge.parse import LABELS
+from judge.prompts import RESPONSE_FORMAT
+
+__all__ = ["HttpJudgeClient"]
+
+
+@contextlib.contextmanager
+def _http_errors() -> Iterator[None]:
+    try:
+        yield
+    except httpx.TimeoutException as exc:
+        raise RetryableJudgeError(f"judge timed out: {exc!r}", reason="timeout") from exc
+    except httpx.TransportError as exc:
+        raise RetryableJudgeError(f"judge unreachable: {exc!r}", reason="connect") from exc
+
+
+class HttpJudgeClient:
+    """Calls ``POST {base_url}/chat/completions`` with the verdict JSON schema."""
+
+    def __init__(self, endpoint: JudgeEndpoint, *, client: httpx.AsyncClient | None = None) -> None:
+        if endpoint.base_url is None:
+            raise ValueError("endpoint: HttpJudgeClient needs a base_url")
+        self.endpoint = endpoint
+        self.model = endpoint.model
+        headers = {"content-type": "application/json"}
+        if endpoint.api_key is not None:
+            headers["authorization"] = f"Bearer {endpoint.api_key.get_secret_value()}"
+        self._client = client or httpx.AsyncClient(
+            base_url=endpoint.base_url.rstrip("/"),
+            headers=headers,
+            timeout=httpx.Timeout(endpoint.timeout_seconds),
+            limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
+        )
+
+    async def __aenter__(self) -> HttpJudgeClient:
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    def _body(self, messages: list[dict[str, str]]) -> dict[str, object]:
+        body: dict[str, object] = {
+            "model": self.endpoint.model,
+            "messages": messages,
+            "temperature": self.endpoint.temperature,
+            "max_tokens": self.endpoint.max_tokens,
+        }
+        if self.endpoint.json_schema:
+            body["response_format"] = RESPONSE_FORMAT
+        if self.endpoint.use_logprobs:
+            body["logprobs"] = True
+            body["top_logprobs"] = 5
+        return body
+
+    async def complete(self, messages: list[dict[str, str]]) -> JudgeReply:
+        with _http_errors():
+            response = await self._client.post(
+                "/chat/completions", content=orjson.dumps(self._body(messages))
+            )
+        if response.status_code == 429 or response.status_code >= 500:
+            raise RetryableJudgeError(
+                f"judge answered {response.status_code}",
+                raw=response.text[:2000],
+                reason="rate_limited" if response.status_code == 429 else "server_error",
+            )
+        if response.status_code >= 400:
+            raise PermanentJudgeError(
+                f"judge answered {response.status_code}", raw=response.text[:2000]
+            )
+        return _reply(response.content)
+
+
+def _reply(content: bytes) -> JudgeReply:
+    try:
+        body = orjson.loads(content)
+        choice = body["choices"][0]
+        text = choice["message"]["content"] or ""
+    except (orjson.JSONDecodeError, KeyError, IndexError, TypeError) as exc:
+        raise RetryableJudgeError(
+            "judge body is not a chat completion",
+            raw=content[:2000].decode(errors="replace"),
+            reason="malformed_body",
+        ) from exc
+    usage = body.get("usage") if isinstance(body.get("usage"), dict) else {}
+    return JudgeReply(
+        text=str(text),
+        tokens_in=int(usage.get("prompt_tokens") or 0),
+        tokens_out=int(usage.get("completion_tokens") or 0),
+        label_logprobs=_label_logprobs(choice.get("logprobs")),
+    )
+
+
+def _label_logprobs(logprobs: object) -> dict[str, float]:
+    """Log-probabilities of the five labels at the token where the judge wrote its label."""
+    if not isinstance(logprobs, dict) or not isinstance(logprobs.get("content"), list):
+        return {}
+    for token in logprobs["content"]:
+        if isinstance(token, dict) and str(token.get("token", "")).strip() in LABELS:
+            found = {str(token["token"]).strip(): float(token.get("logprob", 0.0))}
+            for alt in token.get("top_logprobs") or []:
+                name = str(alt.get("token", "")).strip()
+                if name in LABELS:
+                    found.setdefault(name, float(alt.get("logprob", 0.0)))
+            return found
+    return {}

@@ -1,0 +1,408 @@
+"""JudgeWorker: the consumer-group loop — read, reclaim stale, score, write verdicts, ack.
+
+Delivery is at least once: a pair is acknowledged only after each of its scorers has written a
+verdict or a dead letter, and every write goes through a marker key (SET NX in the same Lua call
+as the XADD), so a pair reclaimed from a dead worker never gets a second verdict per scorer and
+judge version. Entries another worker left pending longer than ``claim_idle_seconds`` are taken
+over with XAUTOCLAIM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from types import TracebackType
+from typing import cast
+
+import redis.asyncio as aioredis
+from prometheus_client import CollectorRegistry
+from redis.exceptions import ResponseError
+from redis.typing import EncodableT, FieldT
+
+from judge.budget import Budget
+from judge.cache import VerdictCache
+from judge.clients import JudgeClient
+from judge.deadletter import WRITE_ONCE, DeadLetters, fields_json
+from judge.errors import JudgeError
+from judge.family import check_family
+from judge.metrics import JudgeMetrics
+from judge.pairwise import PairwiseJudge
+from judge.routing import resolve_scorers, shortcut
+from judge.scorers import AUTO, Embedder, Registry, Scored, Scorer, build_registry
+from judge.scorers.base import ScoreContext
+from tunegate import keys
+from tunegate.errors import ConfigError, RecordError, StoreUnavailable
+from tunegate.records import Arm, Verdict, decode_pair, encode
+from tunegate.redis import store_errors
+from tunegate.settings import Settings
+
+__all__ = ["JudgeWorker", "WorkerStats"]
+
+log = logging.getLogger(__name__)
+
+_DONE_TTL = 30 * 24 * 3600
+Entry = tuple[str, bytes, dict[bytes, bytes], bool]  # experiment, entry id, fields, reclaimed
+
+
+@dataclass(slots=True)
+class WorkerStats:
+    """What one worker did; also the fields of its heartbeat hash."""
+
+    read: int = 0
+    reclaimed: int = 0
+    verdicts: int = 0
+    duplicates: int = 0
+    dead_letters: int = 0
+    acked: int = 0
+    store_errors: int = 0
+
+
+class JudgeWorker:
+    """One judge worker; any number share the consumer group ``keys.JUDGE_GROUP``."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        redis: aioredis.Redis,
+        *,
+        registry: Registry | None = None,
+        name: str | None = None,
+        metrics: JudgeMetrics | None = None,
+        client: JudgeClient | None = None,
+        embed: Embedder | None = None,
+    ) -> None:
+        self.settings = settings
+        self.config = settings.judge
+        self.redis = redis
+        self.name = name or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.metrics = metrics or JudgeMetrics(CollectorRegistry())
+        self.stats = WorkerStats()
+        self._experiments = {e.name: e for e in settings.experiments}
+        self._streams = {keys.pairs(e): e for e in self._experiments}
+        self._registry = registry
+        self._client = client
+        self._embed = embed
+        self._owns_client = False
+        self._stop = asyncio.Event()
+        self._heartbeat: asyncio.Task[None] | None = None
+        self._dead = DeadLetters(redis, self.config.stream_maxlen)
+        self._write_once = redis.register_script(WRITE_ONCE)
+        self._last_reclaim = 0.0
+
+    # lifecycle -------------------------------------------------------------------------------
+
+    async def __aenter__(self) -> JudgeWorker:
+        if self._registry is None:
+            self._registry = await self._build_registry()
+        for experiment in self._experiments.values():
+            unknown = [n for n in experiment.scorers if n != AUTO and n not in self._registry]
+            if unknown:
+                raise ConfigError(
+                    f"experiments[{experiment.name}].scorers: unknown or unavailable scorer"
+                    f" {unknown[0]!r} (available: auto, {', '.join(sorted(self._registry))})"
+                )
+            self.metrics.touch(experiment.name)
+        await self._ensure_groups()
+        self._heartbeat = asyncio.create_task(self._beat(), name=f"heartbeat-{self.name}")
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        self._stop.set()
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._heartbeat
+            self._heartbeat = None
+            with contextlib.suppress(StoreUnavailable), store_errors():
+                await self.redis.delete(keys.heartbeat(self.name))
+        if self._owns_client and self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    def stop(self) -> None:
+        """Stop reading; the current batch finishes and is acknowledged."""
+        self._stop.set()
+
+    async def _build_registry(self) -> Registry:
+        endpoint = self.config.endpoint
+        judge = None
+        if endpoint is not None:
+            candidates = {
+                e.name: e.candidate.model or e.candidate.upstream
+                for e in self._experiments.values()
+            }
+            check_family(endpoint.model, candidates, strict=self.config.strict_family_check)
+            if self._client is None:
+                from judge.clients.factory import open_client
+
+                self._client = await open_client(endpoint)
+                self._owns_client = True
+            judge = PairwiseJudge(
+                self._client,
+                self.config,
+                cache=VerdictCache(self.redis, self.config.cache_ttl_seconds),
+                budget=Budget(self.config),
+                observer=self.metrics.call,
+            )
+        return build_registry(judge=judge, embed=self._embed, rubrics=self.config.rubrics)
+
+    async def _ensure_groups(self) -> None:
+        for stream in self._streams:
+            try:
+                with store_errors("judge group"):
+                    await self.redis.xgroup_create(stream, keys.JUDGE_GROUP, id="0", mkstream=True)
+            except ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
+
+    # loop ------------------------------------------------------------------------------------
+
+    async def run(self, *, until_idle: bool = False) -> WorkerStats:
+        """Consume until stopped; with ``until_idle`` return once nothing is new or pending."""
+        failures = 0
+        while not self._stop.is_set():
+            try:
+                batch = await self._reclaim(force=until_idle)
+                if not batch:
+                    batch = await self._read(until_idle)
+                if batch:
+                    await self._process(batch)
+                elif until_idle and await self._drained():
+                    break
+                failures = 0
+            except StoreUnavailable as exc:
+                failures += 1
+                self.stats.store_errors += 1
+                log.warning("judge worker %s: redis unavailable (%s); retrying", self.name, exc)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), min(0.1 * 2**failures, 5.0))
+        return self.stats
+
+    async def _read(self, until_idle: bool) -> list[Entry]:
+        if not self._streams:
+            return []
+        block = min(self.config.read_block_ms, 100) if until_idle else self.config.read_block_ms
+        with store_errors("judge read"):
+            response = await self.redis.xreadgroup(
+                keys.JUDGE_GROUP,
+                self.name,
+                dict.fromkeys(self._streams, ">"),
+                count=self.config.batch_size,
+                block=block,
+            )
+        batch = self._entries(response, reclaimed=False)
+        self.stats.read += len(batch)
+        return batch
+
+    def _entries(self, response: object, *, reclaimed: bool) -> list[Entry]:
+        # redis-py types stream replies loosely: [[stream, [(id, fields), ...]], ...]
+        batch: list[Entry] = []
+        for stream, entries in cast(list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes]]]]],
+                                    response or []):  # fmt: skip
+            experiment = self._streams[stream.decode()]
+            batch.extend((experiment, entry_id, fields, reclaimed) for entry_id, fields in entries)
+        return batch
+
+    async def _reclaim(self, *, force: bool) -> list[Entry]:
+        now = time.monotonic()
+        interval = min(self.config.claim_idle_seconds / 2, 5.0)
+        if not force and now - self._last_reclaim < interval:
+            return []
+        self._last_reclaim = now
+        batch: list[Entry] = []
+        idle_ms = int(self.config.claim_idle_seconds * 1000)
+        for stream, experiment in self._streams.items():
+            with store_errors("judge reclaim"):
+                response = await self.redis.xautoclaim(
+                    stream, keys.JUDGE_GROUP, self.name, idle_ms, count=self.config.batch_size
+                )
+            for entry_id, fields in response[1]:
+                if fields:
+                    batch.append((experiment, entry_id, fields, True))
+        self.stats.reclaimed += len(batch)
+        return batch
+
+    async def _drained(self) -> bool:
+        for stream in self._streams:
+            with store_errors("judge pending"):
+                summary = await self.redis.xpending(stream, keys.JUDGE_GROUP)
+            if summary["pending"]:
+                return False
+        return True
+
+    async def _process(self, batch: list[Entry]) -> None:
+        limit = asyncio.Semaphore(self.config.concurrency)
+
+        async def one(entry: Entry) -> None:
+            async with limit:
+                await self._handle(entry)
+
+        async with asyncio.TaskGroup() as group:
+            for entry in batch:
+                group.create_task(one(entry))
+        by_stream: dict[str, list[bytes]] = {}
+        for experiment, entry_id, _, _ in batch:
+            by_stream.setdefault(keys.pairs(experiment), []).append(entry_id)
+        with store_errors("judge ack"):
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for stream, ids in by_stream.items():
+                    pipe.xack(stream, keys.JUDGE_GROUP, *ids)
+                await pipe.execute()
+        self.stats.acked += len(batch)
+
+    # one pair --------------------------------------------------------------------------------
+
+    async def _handle(self, entry: Entry) -> None:
+        experiment, entry_id, fields, reclaimed = entry
+        try:
+            pair = decode_pair(fields)
+            ctx = ScoreContext.of(pair)
+            config = self._experiments[experiment]
+            assert self._registry is not None
+            scorers = resolve_scorers(config.scorers, ctx, self._registry)
+            decided = shortcut(ctx)
+        except RecordError as exc:
+            await self._dead_letter(
+                experiment, entry_id.decode(), fields_json(fields), "bad_record", str(exc)
+            )
+            return
+        if pair.candidate is None or pair.control is None:
+            await self._dead_letter(experiment, pair.id, pair.model_dump_json(), "missing_arm",
+                                    pair.mirror_skipped or "an arm has no result")  # fmt: skip
+            return
+        if not scorers and decided is None:
+            await self._dead_letter(experiment, pair.id, pair.model_dump_json(), "no_scorer",
+                                    "no configured scorer applies to this pair")  # fmt: skip
+            return
+        targets: list[Scorer | None] = [*scorers] if scorers else [None]
+        for scorer in targets:
+            await self._score_one(ctx, scorer, decided, reclaimed)
+
+    async def _score_one(
+        self, ctx: ScoreContext, scorer: Scorer | None, decided: Scored | None, reclaimed: bool
+    ) -> None:
+        pair = ctx.pair
+        name = scorer.name if scorer is not None else AUTO
+        try:
+            version = scorer.judge_version(ctx) if scorer is not None else "shortcut/1"
+            done = keys.verdict_done(pair.experiment, pair.id, name, version)
+            if reclaimed:
+                with store_errors("judge done"):
+                    if await self.redis.exists(done):
+                        self.stats.duplicates += 1
+                        return
+            scored = decided
+            if scored is None:
+                assert scorer is not None
+                scored = await scorer.score(ctx)
+        except JudgeError as exc:
+            await self._dead_letter(pair.experiment, pair.id, pair.model_dump_json(), exc.reason,
+                                    str(exc), scorer=name, raw=exc.raw)  # fmt: skip
+            return
+        except RecordError as exc:
+            await self._dead_letter(pair.experiment, pair.id, pair.model_dump_json(),
+                                    "bad_record", str(exc), scorer=name)  # fmt: skip
+            return
+        verdict = self._verdict(ctx, name, version, scored)
+        await self._write(verdict, done)
+
+    def _verdict(self, ctx: ScoreContext, scorer: str, version: str, scored: Scored) -> Verdict:
+        pair = ctx.pair
+        verdict = Verdict(
+            pair_id=pair.id,
+            experiment=pair.experiment,
+            scorer=scorer,
+            judge_version=version,
+            winner=scored.winner,
+            score=scored.score,
+            arm_scores=scored.arm_scores,
+            category=pair.category,
+            reason=scored.reason,
+            served_arm=pair.served_arm,
+            user_key_hash=pair.user_key_hash,
+        )
+        result = scored.comparison
+        if result is not None:
+            limit = self.config.rationale_max_chars
+            verdict.orders = result.orders
+            verdict.inconsistent = result.inconsistent
+            verdict.judge_model = result.judge_model
+            verdict.template_hash = result.template.hash if result.template else None
+            verdict.tokens_in, verdict.tokens_out = result.tokens_in, result.tokens_out
+            verdict.cost_usd = result.cost_usd
+            verdict.rationale = result.rationale[:limit]
+            verdict.rationale_truncated = len(result.rationale) > limit
+            verdict.input_truncated = result.input_truncated
+            verdict.latency_s = result.latency_s
+            self.metrics.comparison(
+                pair.experiment, result, len(ctx.text(Arm.CANDIDATE)), len(ctx.text(Arm.CONTROL))
+            )
+        return verdict
+
+    async def _write(self, verdict: Verdict, done: str) -> None:
+        fields = encode(verdict)
+        with store_errors("judge verdict"):
+            written = await self._write_once(
+                keys=[done, keys.verdicts(verdict.experiment)],
+                args=[
+                    _DONE_TTL,
+                    self.config.stream_maxlen,
+                    "v",
+                    fields["v"],
+                    "json",
+                    fields["json"],
+                ],
+            )
+        if written is None:
+            self.stats.duplicates += 1
+            return
+        self.stats.verdicts += 1
+        self.metrics.verdict(verdict)
+
+    async def _dead_letter(
+        self, experiment: str, pair_id: str, pair_json: str, reason: str, error: str,
+        *, scorer: str = "", raw: str = "",
+    ) -> None:  # fmt: skip
+        log.warning("pair %s (%s) dead-lettered: %s: %s", pair_id, experiment, reason, error)
+        written = await self._dead.write(
+            experiment, pair_id, pair_json, reason=reason, scorer=scorer, error=error, raw=raw
+        )
+        if written:
+            self.stats.dead_letters += 1
+            self.metrics.dead_letters.labels(experiment, reason).inc()
+        else:
+            self.stats.duplicates += 1
+
+    # heartbeat -------------------------------------------------------------------------------
+
+    async def _beat(self) -> None:
+        period = self.config.heartbeat_seconds
+        while True:
+            try:
+                fields: dict[FieldT, EncodableT] = {
+                    k: str(v) for k, v in asdict(self.stats).items()
+                }
+                fields |= {"time": str(time.time()), "pid": str(os.getpid())}
+                with store_errors("heartbeat"):
+                    async with self.redis.pipeline(transaction=False) as pipe:
+                        pipe.hset(keys.heartbeat(self.name), mapping=fields)
+                        pipe.expire(keys.heartbeat(self.name), max(1, int(period * 3)))
+                        for stream in self._streams:
+                            pipe.xpending(stream, keys.JUDGE_GROUP)
+                        results = await pipe.execute()
+                for experiment, summary in zip(self._streams.values(), results[2:], strict=True):
+                    self.metrics.pending.labels(experiment).set(summary["pending"])
+            except (StoreUnavailable, ResponseError) as exc:
+                log.warning("judge worker %s: heartbeat failed: %s", self.name, exc)
+            await asyncio.sleep(period)

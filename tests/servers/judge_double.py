@@ -1,0 +1,129 @@
+"""An OpenAI-compatible HTTP judge double: scripted verdicts, malformed output, 429s, 5xx, hangs.
+
+Each call takes the next scripted :class:`Step`, else asks the ``policy`` (a function of the
+rendered prompt), else answers ``A=B``. ``calls`` keeps every request body the double received.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+__all__ = [
+    "JudgeDouble",
+    "Step",
+    "prefer_longer",
+    "prefer_slot_a",
+    "slots",
+]
+
+
+@dataclass
+class Step:
+    """One scripted answer."""
+
+    label: str | None = "A=B"
+    status: int = 200
+    content: str | None = None  # the message content verbatim (e.g. malformed output)
+    delay: float = 0.0  # seconds before answering (a hang when longer than the client timeout)
+    logprobs: dict[str, float] | None = None  # label -> logprob at the label token
+    tokens: tuple[int, int] = (100, 20)
+
+
+_SLOT = re.compile(
+    r"\[(?:Final response|Response) A\]\n(.*?)\n\n\[(?:Final response|Response) B\]\n(.*)$",
+    re.DOTALL,
+)
+
+
+def slots(prompt: str) -> tuple[str, str]:
+    """The two responses as the judge prompt shows them (slot A, slot B)."""
+    match = _SLOT.search(prompt)
+    if match is None:
+        raise ValueError("no response slots in the prompt")
+    return match.group(1).strip(), match.group(2).strip()
+
+
+def prefer_slot_a(prompt: str) -> Step:
+    return Step("A>B")
+
+
+def prefer_longer(prompt: str) -> Step:
+    a, b = slots(prompt)
+    return Step("A>B" if len(a) > len(b) else "B>A" if len(b) > len(a) else "A=B")
+
+
+@dataclass
+class JudgeDouble:
+    policy: Callable[[str], Step] | None = None
+    steps: deque[Step] = field(default_factory=deque)
+    calls: list[dict[str, Any]] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def script(self, *steps: Step) -> None:
+        with self._lock:
+            self.steps.extend(steps)
+
+    @property
+    def app(self) -> Starlette:
+        return Starlette(routes=[Route("/v1/chat/completions", self._chat, methods=["POST"])])
+
+    def _next(self, prompt: str) -> Step:
+        with self._lock:
+            if self.steps:
+                return self.steps.popleft()
+        return self.policy(prompt) if self.policy is not None else Step()
+
+    async def _chat(self, request: Request) -> Response:
+        body = orjson.loads(await request.body())
+        with self._lock:
+            self.calls.append(body)
+        prompt = "\n".join(str(m.get("content", "")) for m in body.get("messages", []))
+        step = self._next(prompt)
+        if step.delay:
+            await asyncio.sleep(step.delay)
+        if step.status != 200:
+            return JSONResponse({"error": {"message": "scripted", "type": "x"}}, step.status)
+        content = step.content
+        if content is None:
+            content = orjson.dumps(
+                {"analysis": "scripted analysis", "verdict": step.label}
+            ).decode()
+        choice: dict[str, Any] = {
+            "index": 0,
+            "message": {"role": "assistant", "content": content},
+            "finish_reason": "stop",
+        }
+        if step.logprobs is not None and step.label is not None:
+            top = [{"token": k, "logprob": v} for k, v in step.logprobs.items()]
+            choice["logprobs"] = {
+                "content": [
+                    {"token": "{", "logprob": 0.0, "top_logprobs": []},
+                    {"token": step.label, "logprob": step.logprobs.get(step.label, 0.0),
+                     "top_logprobs": top},
+                ]
+            }  # fmt: skip
+        return JSONResponse(
+            {
+                "id": f"judge-{len(self.calls)}",
+                "object": "chat.completion",
+                "model": body.get("model", "judge"),
+                "choices": [choice],
+                "usage": {
+                    "prompt_tokens": step.tokens[0],
+                    "completion_tokens": step.tokens[1],
+                    "total_tokens": sum(step.tokens),
+                },
+            }
+        )
