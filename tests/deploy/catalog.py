@@ -62,7 +62,8 @@ def spec(name: str) -> MetricSpec:
     """The catalog entry of ``name`` (a family name, or a histogram's _bucket/_sum/_count)."""
     for entry in CATALOG:
         if name == entry.name or (
-            entry.kind == "histogram" and name.removeprefix(entry.name) in ("_bucket", "_sum", "_count")
+            entry.kind == "histogram"
+            and name.removeprefix(entry.name) in ("_bucket", "_sum", "_count")
         ):
             return entry
     raise KeyError(name)

@@ -3,7 +3,9 @@
 Counters grow linearly with time at fixed rates, so Prometheus's rate() returns those rates once
 its window is full of samples (and ratios of rates at once), and the tests can assert on values.
 The rates that alerts compare with absolute thresholds over 5-minute windows are high enough to
-cross them within seconds of the first scrape, while those windows are still mostly empty. The ``regressing`` experiment breaks every alert's condition
+cross them within seconds of the first scrape, while those windows are still mostly empty.
+
+The ``regressing`` experiment breaks every alert's condition
 (candidate errors and latency, losing win rate, rolled back, dropped copies and pairs, a slow,
 biased and failing judge); the ``healthy`` one breaks none.
 """
@@ -77,14 +79,21 @@ def _experiment(name: str, bad: bool) -> Scenario:
         (name, "pairwise", "control"): 0.6 if bad else 0.3,
         (name, "pairwise", "tie"): 0.1,
     }
-    c["tunegate_judge_calls_total"] = {(name, "ok"): 1.6, (name, "retry"): 0.2, (name, "error"): 0.2}
+    c["tunegate_judge_calls_total"] = {
+        (name, "ok"): 1.6,
+        (name, "retry"): 0.2,
+        (name, "error"): 0.2,
+    }
     c["tunegate_judge_dead_letters_total"] = {(name, "unparseable"): 0.2 if bad else 0.0}
     c["tunegate_judge_parse_failures_total"] = {(name,): 0.3 if bad else 0.01}
     c["tunegate_judge_cost_usd_total"] = {(name,): 0.001}
     c["tunegate_judge_tokens_total"] = {(name, "input"): 800.0, (name, "output"): 40.0}
     c["tunegate_judge_cache_hits_total"] = {(name,): 0.05}
     c["tunegate_judge_shortcut_total"] = {(name, "identical"): 0.02}
-    c["tunegate_decisions_total"] = {(name, "continue"): 0.05, (name, "roll_back" if bad else "ramp"): 0.01}
+    c["tunegate_decisions_total"] = {
+        (name, "continue"): 0.05,
+        (name, "roll_back" if bad else "ramp"): 0.01,
+    }
     g["tunegate_shadow_inflight"] = {(name,): 12.0}
     g["tunegate_judge_swap_consistency"] = {(name,): 0.5 if bad else 0.9}
     g["tunegate_judge_first_position_share"] = {(name,): 0.8 if bad else 0.52}

@@ -6,6 +6,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -44,8 +45,8 @@ class Expression:
     legend: str = ""  # Grafana legend format, {{label}} placeholders
 
 
-def dashboard() -> dict[str, object]:
-    loaded: dict[str, object] = json.loads(DASHBOARD_FILE.read_text())
+def dashboard() -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(DASHBOARD_FILE.read_text())
     return loaded
 
 
@@ -79,7 +80,7 @@ def dashboard_expressions() -> list[Expression]:
     return found
 
 
-def alert_rules() -> list[dict[str, object]]:
+def alert_rules() -> list[dict[str, Any]]:
     groups = yaml.safe_load(ALERTS_FILE.read_text())["groups"]
     return [rule for group in groups for rule in group["rules"]]
 

@@ -11,6 +11,7 @@ import pytest
 from tests.deploy.catalog import CATALOG, spec
 from tests.deploy.promql import (
     ALERTS_FILE,
+    Expression,
     alert_rules,
     dashboard,
     dashboard_expressions,
@@ -58,7 +59,7 @@ def test_every_alert_has_severity_summary_and_description() -> None:
 @pytest.mark.parametrize(
     "expression", dashboard_expressions() + rule_expressions(), ids=lambda e: e.where
 )
-def test_expressions_use_catalog_metrics_and_their_labels(expression) -> None:
+def test_expressions_use_catalog_metrics_and_their_labels(expression: Expression) -> None:
     recorded = {rule["record"] for rule in alert_rules() if "record" in rule}
     names = set(METRIC.findall(expression.expr))
     assert names, expression.expr
@@ -94,7 +95,7 @@ def test_dashboard_layout_is_valid() -> None:
     assert len(ids) == len(set(ids))
     for panel in panels:
         pos = panel["gridPos"]
-        assert 0 <= pos["x"] and pos["x"] + pos["w"] <= 24, panel["title"]
+        assert pos["x"] >= 0 and pos["x"] + pos["w"] <= 24, panel["title"]
         if panel["type"] == "row":
             continue
         assert panel["datasource"]["uid"] == "${datasource}", panel["title"]
