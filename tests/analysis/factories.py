@@ -46,18 +46,32 @@ def pairs_and_verdicts(
         served = Arm.CANDIDATE if rng.random() < served_candidate_share else Arm.CONTROL
         pairs.append(
             Pair(
-                id=pid, experiment="exp", time=t, endpoint=Endpoint.CHAT, request="{}",
-                served_arm=served, control=_arm("base", rng.gamma(4, 0.05)),
-                candidate=_arm("tuned", rng.gamma(4, 0.05)), category=category,
+                id=pid,
+                experiment="exp",
+                time=t,
+                endpoint=Endpoint.CHAT,
+                request="{}",
+                served_arm=served,
+                control=_arm("base", rng.gamma(4, 0.05)),
+                candidate=_arm("tuned", rng.gamma(4, 0.05)),
+                category=category,
             )
         )
         cand, ctrl = float(rng.random() < p_cand), float(rng.random() < p_ctrl)
         score = 0.5 + (cand - ctrl) / 2
-        winner = Winner.TIE if score == 0.5 else (Winner.CANDIDATE if score > 0.5 else Winner.CONTROL)
+        winner = (
+            Winner.TIE if score == 0.5 else (Winner.CANDIDATE if score > 0.5 else Winner.CONTROL)
+        )
         verdicts.append(
             Verdict(
-                pair_id=pid, experiment="exp", scorer="exact", judge_version="1", time=t + 0.05,
-                winner=winner, score=score, arm_scores={Arm.CANDIDATE: cand, Arm.CONTROL: ctrl},
+                pair_id=pid,
+                experiment="exp",
+                scorer="exact",
+                judge_version="1",
+                time=t + 0.05,
+                winner=winner,
+                score=score,
+                arm_scores={Arm.CANDIDATE: cand, Arm.CONTROL: ctrl},
                 category=category,
             )
         )

@@ -96,4 +96,6 @@ def test_ab_ramps_then_promotes_at_the_last_weight():
     ev = _evidence(pairs_and_verdicts(rng, 3000, "task", 0.8, 0.5, served_candidate_share=0.5))
     last = ExperimentState(stage=Stage.AB, ab_weight=0.5, updated_at=NOW - 3600)
     promote = decide(experiment(), last, ev, NOW)
-    assert promote.action is Action.PROMOTE and promote.stage_after is Stage.PROMOTED, promote.reason
+    assert promote.action is Action.PROMOTE and promote.stage_after is Stage.PROMOTED, (
+        promote.reason
+    )

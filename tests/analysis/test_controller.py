@@ -1,0 +1,140 @@
+"""The controller, the CLI commands and the report against a real Redis."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+import pytest
+import redis.asyncio as aioredis
+import yaml
+from prometheus_client import CollectorRegistry
+
+from analysis.controller import Controller
+from analysis.metrics import ControllerMetrics
+from tests.analysis.factories import pairs_and_verdicts
+from tunegate import keys
+from tunegate.cli import decide as decide_cmd
+from tunegate.cli import report as report_cmd
+from tunegate.cli import state as state_cmd
+from tunegate.records import Action, Stage, decode_decision, encode
+from tunegate.settings import Settings
+from tunegate.state import read_audit, read_state
+
+
+def _settings(redis_url: str, **policy: object) -> Settings:
+    return Settings.model_validate(
+        {
+            "redis": {"url": redis_url},
+            "upstreams": {
+                "base": {"base_url": "http://127.0.0.1:9/v1"},
+                "tuned": {"base_url": "http://127.0.0.1:9/v1"},
+            },
+            "experiments": [
+                {
+                    "name": "exp",
+                    "control": {"upstream": "base"},
+                    "candidate": {"upstream": "tuned"},
+                    "policy": policy,
+                }
+            ],
+        }
+    )
+
+
+async def _seed(client: aioredis.Redis) -> None:
+    rng = np.random.default_rng(1)
+    pairs, verdicts = pairs_and_verdicts(rng, 400, "task", 0.8, 0.5, start=time.time() - 100)
+    pipe = client.pipeline()
+    for p in pairs:
+        pipe.xadd(keys.pairs("exp"), encode(p))
+    for v in verdicts:
+        pipe.xadd(keys.verdicts("exp"), encode(v))
+    await pipe.execute()
+
+
+async def test_step_waits_for_approval_then_approve_applies(redis_url):
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        await _seed(client)
+        registry = CollectorRegistry()
+        metrics = ControllerMetrics(registry)
+        metrics.touch("exp")
+        controller = Controller(_settings(redis_url), client, metrics)
+        decision = await controller.step("exp", apply=False)
+        assert decision.action is Action.START_AB and decision.needs_approval
+        assert await read_state(client, "exp") is None
+        stored = await client.xrange(keys.decisions("exp"))
+        assert decode_decision(stored[-1][1]).action is Action.START_AB
+        assert (
+            registry.get_sample_value(
+                "tunegate_decisions_total", {"experiment": "exp", "action": "start_ab"}
+            )
+            == 1.0
+        )
+        approved = await controller.approve("exp")
+        assert approved is not None and approved.applied
+        state = await read_state(client, "exp")
+        assert state is not None and state.stage is Stage.AB and state.ab_weight == 0.01
+        audit = await read_audit(client, "exp")
+        assert audit[-1]["actor"] == "operator"
+        assert await controller.approve("exp") is None  # nothing left to approve
+    finally:
+        await client.aclose()
+
+
+async def test_auto_apply_changes_the_stage_as_controller(redis_url):
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        await _seed(client)
+        decision = await Controller(_settings(redis_url, auto_apply=True), client).step(
+            "exp", apply=False
+        )
+        assert decision.applied and not decision.needs_approval
+        state = await read_state(client, "exp")
+        assert state is not None and state.stage is Stage.AB and state.updated_by == "controller"
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture
+def config_file(tmp_path, redis_url):
+    path = tmp_path / "tunegate.yaml"
+    data = _settings(redis_url).model_dump(mode="json")
+    data["redis"]["url"] = redis_url  # a SecretStr dumps masked
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def main(argv: list[str]) -> int:
+    """The analysis subcommands alone (other planes' commands are not needed here)."""
+    parser = argparse.ArgumentParser(prog="tunegate")
+    sub = parser.add_subparsers()
+    for module in (decide_cmd, report_cmd, state_cmd):
+        module.register(sub)
+    args = parser.parse_args(argv)
+    code: int = args.func(args)
+    return code
+
+
+def test_cli_decide_report_and_state(config_file, redis_url, tmp_path, capsys):
+    import asyncio
+
+    async def seed():
+        client = aioredis.Redis.from_url(redis_url)
+        await _seed(client)
+        await client.aclose()
+
+    asyncio.run(seed())
+    assert main(["decide", "exp", "--config", str(config_file), "--json"]) == 0
+    decision = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert decision["action"] == "start_ab" and decision["needs_approval"] is True
+    assert main(["state", "exp", "--approve", "--config", str(config_file), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["stage"] == "ab"
+    out = tmp_path / "reports"
+    assert main(["report", "exp", "--out", str(out), "--config", str(config_file)]) == 0
+    html = (out / "exp.html").read_text()
+    assert html.count("data:image/png;base64,") == 3 and "judge win rate" in capsys.readouterr().out
+    assert main(["decide", "nope", "--config", str(config_file)]) == 2
