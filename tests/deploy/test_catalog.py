@@ -2,27 +2,45 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import pytest
 from prometheus_client import CollectorRegistry
 
+from analysis.metrics import ControllerMetrics
+from judge.metrics import JudgeMetrics
 from proxy.metrics import ProxyMetrics
 from tests.deploy.catalog import CATALOG
 
 
-def _exported(registry: CollectorRegistry) -> dict[str, str]:
-    """Family name (counters with their _total) -> kind, from the registry's own description."""
-    families = {}
-    for family in registry.collect():
-        name = f"{family.name}_total" if family.type == "counter" else family.name
-        families[name] = family.type
-    return families
+def _proxy(registry: CollectorRegistry) -> None:
+    ProxyMetrics(registry).touch(["chat"])
 
 
-def test_proxy_exports_the_catalog_proxy_metrics() -> None:
+def _judge(registry: CollectorRegistry) -> None:
+    JudgeMetrics(registry).touch("chat")
+
+
+def _analysis(registry: CollectorRegistry) -> None:
+    ControllerMetrics(registry).touch("chat")
+
+
+PLANES: dict[str, Callable[[CollectorRegistry], None]] = {
+    "proxy": _proxy,
+    "judge": _judge,
+    "analysis": _analysis,
+}
+
+
+@pytest.mark.parametrize("plane", sorted(PLANES))
+def test_plane_exports_its_catalog_metrics(plane: str) -> None:
     registry = CollectorRegistry()
-    metrics = ProxyMetrics(registry)
-    metrics.touch(["chat"])
-    expected = {entry.name: entry.kind for entry in CATALOG if entry.plane == "proxy"}
-    assert _exported(registry) == expected
+    PLANES[plane](registry)
+    exported = {
+        f"{family.name}_total" if family.type == "counter" else family.name: family.type
+        for family in registry.collect()
+    }
+    assert exported == {entry.name: entry.kind for entry in CATALOG if entry.plane == plane}
     for family in registry.collect():
         entry = next(e for e in CATALOG if e.name in (family.name, f"{family.name}_total"))
         for sample in family.samples:
