@@ -1,0 +1,219 @@
+"""The in-process causal-LM upstream: /chat/completions and /completions on a local model.
+
+Implements the Upstream protocol of proxy/upstream/base.py. A request becomes one row of a
+dynamic batch (batcher.py) decoded in a worker thread (decoding.py); streamed answers are OpenAI
+SSE chunks sent as each token's text is known. Invalid requests answer 400 with the OpenAI error
+body, like a model server; a full queue raises ``Overloaded`` (429 with Retry-After). The model
+loads on ``start()`` (the app's lifespan) or on the first request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Self
+
+from proxy.config import LocalModelConfig
+from proxy.errors import BadRequest, UpstreamTimeout, UpstreamUnavailable
+from proxy.upstream.base import UpstreamResponse, UpstreamStream
+from proxy.upstream.local.batcher import Batcher
+from proxy.upstream.local.decoding import GenerationEvent, GenerationJob, decode_batch
+from proxy.upstream.local.lifecycle import ModelLifecycle
+from proxy.upstream.local.loading import LoadedLM, attach_adapter, load_causal_lm
+from proxy.upstream.local.openai_io import (
+    GenerationRequest,
+    completion_body,
+    error_body,
+    parse_generation_request,
+    sse_chunk,
+    sse_done,
+    usage,
+)
+
+__all__ = ["CausalLMUpstream"]
+
+SSE = "text/event-stream"
+
+
+async def _next_event(job: GenerationJob, timeout_s: float) -> GenerationEvent:
+    """The job's next event; the seam that turns worker failures into UpstreamError."""
+    try:
+        event = await asyncio.wait_for(job.events.get(), timeout_s)
+    except TimeoutError:
+        job.cancel()
+        raise UpstreamTimeout(f"no token from the local model in {timeout_s:g}s") from None
+    if event.error is not None:
+        raise UpstreamUnavailable(f"local model failed: {event.error}") from event.error
+    return event
+
+
+@dataclass(eq=False)
+class _ErrorStream:
+    """A 400 answer shaped as a stream (the request was invalid before anything ran)."""
+
+    status: int
+    body: bytes
+    content_type: str = "application/json"
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        yield self.body
+
+
+@dataclass(eq=False)
+class _TokenStream:
+    """SSE chunks for one running job, yielded as its text arrives."""
+
+    job: GenerationJob
+    request: GenerationRequest
+    prompt_tokens: int
+    timeout_s: float
+    status: int = 200
+    content_type: str = SSE
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        request = self.request
+        if request.chat:
+            yield sse_chunk(request, "", first=True)
+        while True:
+            event = await _next_event(self.job, self.timeout_s)
+            if event.finish_reason is None:
+                yield sse_chunk(request, event.text)
+                continue
+            yield sse_chunk(request, "", event.finish_reason)
+            if request.include_usage:
+                yield sse_chunk(
+                    request, None, None, usage(self.prompt_tokens, event.completion_tokens)
+                )
+            yield sse_done()
+            return
+
+
+class CausalLMUpstream:
+    """A local causal LM, optionally a LoRA adapter on a shared base, as an Upstream."""
+
+    def __init__(self, name: str, cfg: LocalModelConfig) -> None:
+        self.name = name
+        self.cfg = cfg
+        self.lm: LoadedLM | None = None
+        self.adapter: str | None = None
+        self.lifecycle = ModelLifecycle(name, self._load)
+
+    @property
+    def batcher(self) -> Batcher[GenerationJob] | None:
+        return self.lifecycle.batcher
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def _load(self) -> Batcher[GenerationJob]:
+        lm = await asyncio.to_thread(load_causal_lm, self.cfg)
+        if self.cfg.adapter:
+            name = self.cfg.adapter_name or self.name
+            self.adapter = await asyncio.to_thread(attach_adapter, lm, self.cfg.adapter, name)
+        self.lm = lm
+        return Batcher(
+            self.name,
+            functools.partial(decode_batch, lm),
+            max_batch_size=self.cfg.max_batch_size,
+            window_s=self.cfg.batch_window_ms / 1000,
+            max_queue=self.cfg.max_queue,
+        )
+
+    async def start(self) -> None:
+        """Load (or reuse) the base model, attach the adapter and start batching; idempotent."""
+        await self.lifecycle.start()
+
+    async def ready(self) -> str | None:
+        return await self.lifecycle.ready()
+
+    async def aclose(self) -> None:
+        await self.lifecycle.aclose()
+
+    def _prompt_ids(self, lm: LoadedLM, request: GenerationRequest) -> list[int]:
+        tokenizer = lm.tokenizer
+        if not request.chat:
+            if isinstance(request.prompt, list):
+                return request.prompt
+            return list(tokenizer(request.prompt)["input_ids"])
+        if not tokenizer.chat_template:
+            raise BadRequest(f"model {self.name} has no chat template; use /completions")
+        extra = {"tools": request.tools} if request.tools else {}
+        text = tokenizer.apply_chat_template(
+            request.messages, add_generation_prompt=True, tokenize=False, **extra
+        )
+        return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    async def _submit(self, request: GenerationRequest) -> GenerationJob:
+        batcher = await self.lifecycle.running()
+        assert self.lm is not None
+        ids = self._prompt_ids(self.lm, request)
+        limit = self.lm.max_positions
+        if not ids or (limit is not None and len(ids) >= limit):
+            param = "messages" if request.chat else "prompt"
+            raise BadRequest(
+                f"prompt has {len(ids)} tokens; the model takes 1 to {limit}", param=param
+            )
+        job = GenerationJob(
+            prompt_ids=ids,
+            max_tokens=request.max_tokens or self.cfg.default_max_tokens,
+            temperature=request.temperature,
+            top_p=request.top_p,
+            seed=request.seed,
+            stop=request.stop,
+            adapter=self.adapter,
+            loop=asyncio.get_running_loop(),
+        )
+        batcher.submit(job)
+        return job
+
+    async def send(
+        self, method: str, path: str, body: bytes, headers: Mapping[str, str], timeout_s: float
+    ) -> UpstreamResponse:
+        try:
+            request = parse_generation_request(path, body)
+            job = await self._submit(request)
+        except BadRequest as exc:
+            return UpstreamResponse(exc.status, error_body(exc))
+        prompt_tokens = len(job.prompt_ids)
+        try:
+            if request.stream:
+                stream = _TokenStream(job, request, prompt_tokens, timeout_s)
+                body = b"".join([chunk async for chunk in stream.chunks()])
+                return UpstreamResponse(200, body, SSE)
+            pieces: list[str] = []
+            while (event := await _next_event(job, timeout_s)).finish_reason is None:
+                pieces.append(event.text)
+        finally:
+            job.cancel()  # no-op when finished; stops the row when the caller left early
+        token_usage = usage(prompt_tokens, event.completion_tokens)
+        return UpstreamResponse(
+            200, completion_body(request, "".join(pieces), event.finish_reason, token_usage)
+        )
+
+    @asynccontextmanager
+    async def stream(
+        self, path: str, body: bytes, headers: Mapping[str, str], timeout_s: float
+    ) -> AsyncIterator[UpstreamStream]:
+        try:
+            request = parse_generation_request(path, body)
+            job = await self._submit(request)
+        except BadRequest as exc:
+            yield _ErrorStream(exc.status, error_body(exc))
+            return
+        try:
+            yield _TokenStream(job, request, len(job.prompt_ids), timeout_s)
+        finally:
+            job.cancel()
