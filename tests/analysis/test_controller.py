@@ -49,9 +49,9 @@ async def _seed(client: aioredis.Redis) -> None:
     pairs, verdicts = pairs_and_verdicts(rng, 400, "task", 0.8, 0.5, start=time.time() - 100)
     pipe = client.pipeline()
     for p in pairs:
-        pipe.xadd(keys.pairs("exp"), encode(p))
+        pipe.xadd(keys.pairs("exp"), encode(p))  # type: ignore[arg-type]  # invariant dict type
     for v in verdicts:
-        pipe.xadd(keys.verdicts("exp"), encode(v))
+        pipe.xadd(keys.verdicts("exp"), encode(v))  # type: ignore[arg-type]  # invariant dict type
     await pipe.execute()
 
 
@@ -67,7 +67,7 @@ async def test_step_waits_for_approval_then_approve_applies(redis_url):
         assert decision.action is Action.START_AB and decision.needs_approval
         assert await read_state(client, "exp") is None
         stored = await client.xrange(keys.decisions("exp"))
-        assert decode_decision(stored[-1][1]).action is Action.START_AB
+        assert decode_decision(stored[-1][1]).action is Action.START_AB  # type: ignore[index, arg-type]  # redis-py's loose reply type
         assert (
             registry.get_sample_value(
                 "tunegate_decisions_total", {"experiment": "exp", "action": "start_ab"}
@@ -122,7 +122,7 @@ def main(argv: list[str]) -> int:
 def test_cli_decide_report_and_state(config_file, redis_url, tmp_path, capsys):
     import asyncio
 
-    async def seed():
+    async def seed() -> None:
         client = aioredis.Redis.from_url(redis_url)
         await _seed(client)
         await client.aclose()
