@@ -22,6 +22,6 @@ PIP=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
 
 # System tools the tests use (a real Prometheus for the PromQL checks); root only, skipped when present.
 if ! command -v prometheus >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-  apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null
+  apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
 fi
 echo "tunegate installed in .venv (activate with: source .venv/bin/activate)"
