@@ -122,7 +122,8 @@ def _kappa(labels: Sequence[int], predictions: Sequence[int]) -> float:
     expected = float((table.sum(0) * table.sum(1)).sum() / total**2) if total else 1.0
     if total == 0 or math.isclose(expected, 1.0):
         return math.nan  # kappa is undefined when chance agreement is certain
-    return float(cohens_kappa(table).kappa)
+    with np.errstate(all="ignore"):  # its z statistic divides by zero for degenerate tables
+        return float(cohens_kappa(table).kappa)
 
 
 async def calibrate(

@@ -137,13 +137,16 @@ class PairwiseJudge:
         ctrl, cut_k = _truncate(control, limit)
         template = choose_template(judge_input)
         started = time.monotonic()
-        async with asyncio.TaskGroup() as group:
-            first = group.create_task(
-                self._order(experiment, template, judge_input, "candidate_first", cand, ctrl)
-            )
-            second = group.create_task(
-                self._order(experiment, template, judge_input, "control_first", ctrl, cand)
-            )
+        try:
+            async with asyncio.TaskGroup() as group:
+                first = group.create_task(
+                    self._order(experiment, template, judge_input, "candidate_first", cand, ctrl)
+                )
+                second = group.create_task(
+                    self._order(experiment, template, judge_input, "control_first", ctrl, cand)
+                )
+        except* JudgeError as failed:  # one order failed for good: the pair fails with it
+            raise failed.exceptions[0] from None
         orders = [first.result(), second.result()]
         score, inconsistent = reconcile(
             orders[0].candidate_score or 0.0, orders[1].candidate_score or 0.0

@@ -181,6 +181,11 @@ class JudgeWorker:
                 elif until_idle and await self._drained():
                     break
                 failures = 0
+            except ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    raise
+                log.warning("judge worker %s: consumer group vanished; recreating it", self.name)
+                await self._ensure_groups()
             except StoreUnavailable as exc:
                 failures += 1
                 self.stats.store_errors += 1

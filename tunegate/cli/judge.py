@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -114,8 +115,9 @@ async def _serve(settings: Settings, args: argparse.Namespace) -> int:
                         main.cancel()  # second signal: exit at once; others reclaim
 
                 loop = asyncio.get_running_loop()
-                for sig in (signal.SIGTERM, signal.SIGINT):
-                    loop.add_signal_handler(sig, on_signal)
+                if threading.current_thread() is threading.main_thread():  # else: embedded use
+                    for sig in (signal.SIGTERM, signal.SIGINT):
+                        loop.add_signal_handler(sig, on_signal)
                 stats = await asyncio.gather(*(w.run(until_idle=args.burst) for w in workers))
             finally:
                 for worker in workers:
