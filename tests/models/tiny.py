@@ -82,7 +82,7 @@ def build_lora(base_dir: Path, directory: Path, seed: int = 1) -> Path:
         r=4, lora_alpha=16, target_modules=["q_proj", "v_proj"], init_lora_weights=False
     )
     with warnings.catch_warnings():  # peft calls a transformers API deprecated for v6
-        warnings.simplefilter("ignore", FutureWarning)
+        warnings.filterwarnings("ignore", "`is_gradient_checkpointing`", FutureWarning)
         get_peft_model(base, config).save_pretrained(directory)
     return directory
 
@@ -125,4 +125,28 @@ def build_encoder(directory: Path, pooling: str = "mean_tokens", normalize: bool
     flags = {f"pooling_mode_{m}": m == pooling for m in ("cls_token", "mean_tokens", "max_tokens")}
     (directory / "1_Pooling" / "config.json").write_text(json.dumps(flags))
     (directory / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": 64}))
+    return directory
+
+
+def build_random_lora_for(config: object, directory: Path, r: int = 8, seed: int = 2) -> Path:
+    """A random LoRA on q_proj/v_proj for a Llama ``config``, written without loading the model."""
+    from safetensors.torch import save_file
+
+    hidden = int(config.hidden_size)  # type: ignore[attr-defined]
+    heads = int(config.num_attention_heads)  # type: ignore[attr-defined]
+    kv_heads = int(config.num_key_value_heads)  # type: ignore[attr-defined]
+    layers = int(config.num_hidden_layers)  # type: ignore[attr-defined]
+    head_dim = int(getattr(config, "head_dim", None) or hidden // heads)
+    generator = torch.Generator().manual_seed(seed)
+    tensors: dict[str, torch.Tensor] = {}
+    for layer in range(layers):
+        for name, out in (("q_proj", heads * head_dim), ("v_proj", kv_heads * head_dim)):
+            prefix = f"base_model.model.model.layers.{layer}.self_attn.{name}"
+            tensors[f"{prefix}.lora_A.weight"] = torch.randn(r, hidden, generator=generator) * 0.05
+            tensors[f"{prefix}.lora_B.weight"] = torch.randn(out, r, generator=generator) * 0.05
+    directory.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(directory / "adapter_model.safetensors"))
+    LoraConfig(r=r, lora_alpha=2 * r, target_modules=["q_proj", "v_proj"]).save_pretrained(
+        directory
+    )
     return directory

@@ -12,6 +12,7 @@ import inspect
 import json
 import threading
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -163,10 +164,12 @@ def attach_adapter(lm: LoadedLM, directory: str, name: str) -> str:
                 return existing
         if name in lm.adapters or name == BASE_ADAPTER:
             raise ConfigError(f"adapter name {name!r} is already used on this base model")
-        if isinstance(lm.model, PeftModel):
-            lm.model.load_adapter(path, adapter_name=name)
-        else:
-            lm.model = PeftModel.from_pretrained(lm.model, path, adapter_name=name)
+        with warnings.catch_warnings():  # peft calls an API transformers deprecated for v6
+            warnings.filterwarnings("ignore", "`is_gradient_checkpointing`", FutureWarning)
+            if isinstance(lm.model, PeftModel):
+                lm.model.load_adapter(path, adapter_name=name)
+            else:
+                lm.model = PeftModel.from_pretrained(lm.model, path, adapter_name=name)
         lm.model.to(lm.device).eval()
         lm.adapters[name] = path
         return name
