@@ -1,7 +1,7 @@
 """ExperimentTable: each experiment's config and live state, refreshed from Redis in the background.
 
-The config's stage, weight and mirror rate hold until Redis has a state hash for the experiment
-(written by the admin API or the controller through tunegate.state); after that the hash wins.
+The config's stage, weight and mirror rate hold while Redis has no state hash for the experiment
+(written by the admin API or the controller through tunegate.state); when it has one, it wins.
 When Redis is unreachable the last known state stays in force.
 """
 
@@ -68,8 +68,7 @@ class ExperimentTable:
             except RecordError as exc:
                 log.error("experiment %s: ignoring unreadable state in redis: %s", name, exc)
                 continue
-            if state is not None:
-                self._states[name] = state
+            self._states[name] = state if state is not None else config_state(self.configs[name])
 
     async def _run(self) -> None:
         while True:

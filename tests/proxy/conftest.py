@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import openai
 import pytest
 import redis
 from prometheus_client import CollectorRegistry
@@ -21,6 +22,26 @@ from tunegate.records import Pair, decode_pair
 from tunegate.settings import Settings
 
 ADMIN_TOKEN = "admin-secret-token"
+
+_CLIENTS: dict[tuple[str, str, float], openai.OpenAI] = {}
+
+
+def sdk(base_url: str, api_key: str = "k", timeout: float = 10.0) -> openai.OpenAI:
+    """A sync SDK client (max_retries=0), one per base URL, closed at the end of the session."""
+    key = (base_url, api_key, timeout)
+    if key not in _CLIENTS:
+        _CLIENTS[key] = openai.OpenAI(
+            base_url=base_url, api_key=api_key, max_retries=0, timeout=timeout
+        )
+    return _CLIENTS[key]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_sdk_clients() -> Iterator[None]:
+    yield
+    for client in _CLIENTS.values():
+        client.close()
+    _CLIENTS.clear()
 
 
 @dataclass

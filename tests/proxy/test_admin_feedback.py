@@ -8,7 +8,7 @@ import pytest
 import redis
 from scipy.stats import binomtest
 
-from tests.proxy.conftest import ADMIN_TOKEN, Proxy, experiment, wait_for_pairs, wait_until
+from tests.proxy.conftest import ADMIN_TOKEN, Proxy, experiment, sdk, wait_for_pairs, wait_until
 from tunegate import keys
 from tunegate.records import Arm, decode_feedback
 from tunegate.state import read_audit
@@ -24,9 +24,9 @@ def ask(client: openai.OpenAI, model: str, header_user: str | None = None, **kw:
     return str(out.choices[0].message.content)
 
 
-@pytest.fixture
-def sdk(proxy: Proxy) -> openai.OpenAI:
-    return openai.OpenAI(base_url=proxy.base_url, api_key="k", max_retries=0)
+@pytest.fixture(name="sdk")
+def sdk_fixture(proxy: Proxy) -> openai.OpenAI:
+    return sdk(proxy.base_url)
 
 
 def test_ab_is_sticky_per_user_header_and_splits_by_weight(sdk: openai.OpenAI, redis_url: str):

@@ -8,7 +8,7 @@ import httpx
 import openai
 import pytest
 
-from tests.proxy.conftest import Doubles, Proxy, experiment, wait_for_pairs
+from tests.proxy.conftest import Doubles, Proxy, experiment, sdk, wait_for_pairs
 from tests.servers.openai_double import Reply
 from tests.servers.runner import free_port
 
@@ -16,7 +16,7 @@ MESSAGES = [{"role": "user", "content": "hello"}]
 
 
 def chat(proxy: Proxy, model: str = "exp-shadow", timeout: float = 10.0, **kw: object):
-    client = openai.OpenAI(base_url=proxy.base_url, api_key="k", max_retries=0, timeout=timeout)
+    client = sdk(proxy.base_url, timeout=timeout)
     return client.chat.completions.with_raw_response.create(model=model, messages=MESSAGES, **kw)
 
 
@@ -70,9 +70,12 @@ def test_candidate_down_is_recorded(proxy_factory, doubles: Doubles, redis_url: 
         assert response.status_code == 200
         [pair] = wait_for_pairs(redis_url, "exp", 1)
     assert pair.candidate.error == "connect" and pair.candidate.status is None
-    assert proxy.metric(
-        "tunegate_upstream_errors_total", experiment="exp", arm="candidate", reason="connect"
-    ) == 1
+    assert (
+        proxy.metric(
+            "tunegate_upstream_errors_total", experiment="exp", arm="candidate", reason="connect"
+        )
+        == 1
+    )
 
 
 def test_served_error_status_is_relayed_with_its_body(proxy: Proxy, doubles: Doubles, redis_url):

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import httpx
-import openai
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.proxy.conftest import Doubles, Proxy, build_settings, experiment, run_proxy
+from tests.proxy.conftest import Doubles, Proxy, build_settings, experiment, run_proxy, sdk
 from tests.servers.runner import free_port
 
 
@@ -32,7 +31,11 @@ def test_readyz_reports_an_upstream_down(doubles: Doubles, redis_url: str):
 
 
 def test_metrics_exposition(proxy: Proxy):
-    client = openai.OpenAI(base_url=proxy.base_url, api_key="k", max_retries=0)
+    labels = {"experiment": "exp-shadow", "arm": "control"}
+    served = {**labels, "endpoint": "chat.completions", "status": "200"}
+    before = proxy.metric("tunegate_requests_total", **served)
+    ttft_before = proxy.metric("tunegate_time_to_first_token_seconds_count", **labels)
+    client = sdk(proxy.base_url)
     client.chat.completions.create(model="exp-shadow", messages=[{"role": "user", "content": "x"}])
     stream = client.chat.completions.create(
         model="exp-shadow", messages=[{"role": "user", "content": "x"}], stream=True
@@ -51,11 +54,14 @@ def test_metrics_exposition(proxy: Proxy):
         "tunegate_requests_total", experiment="exp-shadow", arm="control",
         endpoint="chat.completions", status="200",
     ) == 2  # fmt: skip
-    assert proxy.metric(
-        "tunegate_time_to_first_token_seconds_count", experiment="exp-shadow", arm="control"
-    ) == 1
+    assert (
+        proxy.metric(
+            "tunegate_time_to_first_token_seconds_count", experiment="exp-shadow", arm="control"
+        )
+        == 1
+    )
     # touched at start: zero series exist before anything happens
-    assert proxy.metric(
-        "tunegate_shadow_dropped_total", experiment="exp-rolled", reason="budget"
-    ) == 0
-    assert "tunegate_shadow_dropped_total{experiment=\"exp-rolled\",reason=\"budget\"} 0.0" in text
+    assert (
+        proxy.metric("tunegate_shadow_dropped_total", experiment="exp-rolled", reason="budget") == 0
+    )
+    assert 'tunegate_shadow_dropped_total{experiment="exp-rolled",reason="budget"} 0.0' in text

@@ -8,13 +8,13 @@ import httpx
 import openai
 import pytest
 
-from tests.proxy.conftest import Doubles, Proxy, wait_for_pairs
+from tests.proxy.conftest import Doubles, Proxy, sdk, wait_for_pairs
 from tests.servers.openai_double import Reply
 from tunegate.records import Arm, Endpoint, parse_response
 
 
-def client(proxy: Proxy, **kw: object) -> openai.OpenAI:
-    return openai.OpenAI(base_url=proxy.base_url, api_key="sk-client-secret", max_retries=0, **kw)
+def client(proxy: Proxy) -> openai.OpenAI:
+    return sdk(proxy.base_url, api_key="sk-client-secret")
 
 
 def test_chat_shadow_serves_control_and_logs_both(proxy: Proxy, doubles: Doubles, redis_url: str):

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import httpx
-import openai
 import redis
 
-from tests.proxy.conftest import Proxy, experiment, wait_until
+from tests.proxy.conftest import Proxy, experiment, sdk, wait_until
 from tunegate import keys
 
 
@@ -22,7 +21,7 @@ def logged_and_dropped(proxy: Proxy) -> tuple[float, float]:
 def test_redis_outage(proxy_factory, redis_server, redis_url: str):
     pairlog = {"buffer_size": 5, "flush_interval_ms": 5}
     with proxy_factory([experiment("exp")], pairlog=pairlog) as proxy:
-        client = openai.OpenAI(base_url=proxy.base_url, api_key="k", max_retries=0)
+        client = sdk(proxy.base_url)
 
         def ask() -> None:
             out = client.chat.completions.create(

@@ -1,0 +1,97 @@
+"""`tunegate serve`: run the proxy (one uvicorn worker; uvloop and httptools when installed).
+
+With no Redis URL configured it starts an embedded Redis with its data in ``redis.data_dir`` and
+says so in the log. Exit codes: 0 after a clean shutdown, 2 for a usage or config error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import logging
+
+from tunegate.cli.common import EXIT_OK, add_common, settings_from_args, setup_logging
+
+__all__ = ["register", "run"]
+
+log = logging.getLogger("tunegate.serve")
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser("serve", help="run the OpenAI-compatible shadow / A-B proxy")
+    parser.add_argument(
+        "--host", default=None,
+        help="listen address (proxy.host, TUNEGATE_PROXY__HOST; default 127.0.0.1)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--port", type=int, default=None,
+        help="listen port (proxy.port, TUNEGATE_PROXY__PORT; default 8080)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--redis-url", default=None, metavar="URL",
+        help="Redis URL (redis.url, TUNEGATE_REDIS__URL); none: start an embedded Redis",
+    )  # fmt: skip
+    parser.add_argument(
+        "--redis-data-dir", default=None, metavar="DIR",
+        help="embedded Redis data directory (redis.data_dir, TUNEGATE_REDIS__DATA_DIR)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--passthrough-upstream", default=None, metavar="NAME",
+        help="upstream for unknown models and other /v1 paths (proxy.passthrough_upstream)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--log-level", default=None, choices=["debug", "info", "warning", "error"],
+        help="log level (log_level, TUNEGATE_LOG_LEVEL)",
+    )  # fmt: skip
+    add_common(parser)
+    parser.set_defaults(func=run)
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, object]:
+    proxy = {
+        k: v
+        for k, v in (
+            ("host", args.host),
+            ("port", args.port),
+            ("passthrough_upstream", args.passthrough_upstream),
+        )
+        if v is not None
+    }
+    redis = {k: v for k, v in (("url", args.redis_url), ("data_dir", args.redis_data_dir)) if v}
+    overrides: dict[str, object] = {"log_level": args.log_level}
+    if proxy:
+        overrides["proxy"] = proxy
+    if redis:
+        overrides["redis"] = redis
+    return overrides
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = settings_from_args(args, **_overrides(args))
+    setup_logging(settings.log_level)
+    import uvicorn
+
+    from proxy.app import create_app
+
+    if settings.redis.url is None:
+        log.info(
+            "no Redis URL configured: using an embedded Redis with its data in %s",
+            settings.redis.data_dir.resolve(),
+        )
+    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+    http = "httptools" if importlib.util.find_spec("httptools") else "h11"
+    log.info(
+        "serving on http://%s:%d (%s, %s)", settings.proxy.host, settings.proxy.port, loop, http
+    )
+    uvicorn.run(
+        create_app(settings),
+        host=settings.proxy.host,
+        port=settings.proxy.port,
+        loop=loop,
+        http=http,
+        log_level=settings.log_level,
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=max(1, int(settings.proxy.shutdown_grace_seconds)),
+    )
+    return EXIT_OK
