@@ -50,16 +50,8 @@ def test_metrics_exposition(proxy: Proxy):
         "tunegate_pairs_dropped", "tunegate_pairlog_buffer_depth", "tunegate_feedback",
     ):  # fmt: skip
         assert name in families, name
-    assert proxy.metric(
-        "tunegate_requests_total", experiment="exp-shadow", arm="control",
-        endpoint="chat.completions", status="200",
-    ) == 2  # fmt: skip
-    assert (
-        proxy.metric(
-            "tunegate_time_to_first_token_seconds_count", experiment="exp-shadow", arm="control"
-        )
-        == 1
-    )
+    assert proxy.metric("tunegate_requests_total", **served) == before + 2
+    assert proxy.metric("tunegate_time_to_first_token_seconds_count", **labels) == ttft_before + 1
     # touched at start: zero series exist before anything happens
     assert (
         proxy.metric("tunegate_shadow_dropped_total", experiment="exp-rolled", reason="budget") == 0
