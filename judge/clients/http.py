@@ -1,16 +1,16 @@
 """OpenAI-compatible HTTP judge client (a frontier API or a local vLLM).
 
-This is the seam where httpx's errors become the judge error tree: 429, 5xx, timeouts and
+This is the seam where aiohttp's errors become the judge error tree: 429, 5xx, timeouts and
 connection errors are ``RetryableJudgeError``; other 4xx and malformed bodies are permanent.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from types import TracebackType
 
-import httpx
+import aiohttp
 import orjson
 
 from judge.clients import JudgeReply
@@ -22,33 +22,38 @@ from judge.prompts import RESPONSE_FORMAT
 __all__ = ["HttpJudgeClient"]
 
 
-@contextlib.contextmanager
-def _http_errors() -> Iterator[None]:
+@contextlib.asynccontextmanager
+async def _http_errors() -> AsyncIterator[None]:
     try:
         yield
-    except httpx.TimeoutException as exc:
+    except TimeoutError as exc:
         raise RetryableJudgeError(f"judge timed out: {exc!r}", reason="timeout") from exc
-    except httpx.TransportError as exc:
+    except aiohttp.ClientError as exc:
         raise RetryableJudgeError(f"judge unreachable: {exc!r}", reason="connect") from exc
 
 
 class HttpJudgeClient:
     """Calls ``POST {base_url}/chat/completions`` with the verdict JSON schema."""
 
-    def __init__(self, endpoint: JudgeEndpoint, *, client: httpx.AsyncClient | None = None) -> None:
+    def __init__(self, endpoint: JudgeEndpoint) -> None:
         if endpoint.base_url is None:
             raise ValueError("endpoint: HttpJudgeClient needs a base_url")
         self.endpoint = endpoint
         self.model = endpoint.model
-        headers = {"content-type": "application/json"}
+        self._url = endpoint.base_url.rstrip("/") + "/chat/completions"
+        self._headers = {"content-type": "application/json"}
         if endpoint.api_key is not None:
-            headers["authorization"] = f"Bearer {endpoint.api_key.get_secret_value()}"
-        self._client = client or httpx.AsyncClient(
-            base_url=endpoint.base_url.rstrip("/"),
-            headers=headers,
-            timeout=httpx.Timeout(endpoint.timeout_seconds),
-            limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
-        )
+            self._headers["authorization"] = f"Bearer {endpoint.api_key.get_secret_value()}"
+        self._session: aiohttp.ClientSession | None = None
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None:  # created on first use, inside the running loop
+            self._session = aiohttp.ClientSession(
+                headers=self._headers,
+                timeout=aiohttp.ClientTimeout(total=self.endpoint.timeout_seconds),
+                connector=aiohttp.TCPConnector(limit=256),
+            )
+        return self._session
 
     async def __aenter__(self) -> HttpJudgeClient:
         return self
@@ -59,7 +64,9 @@ class HttpJudgeClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
     def _body(self, messages: list[dict[str, str]]) -> dict[str, object]:
         body: dict[str, object] = {
@@ -76,21 +83,22 @@ class HttpJudgeClient:
         return body
 
     async def complete(self, messages: list[dict[str, str]]) -> JudgeReply:
-        with _http_errors():
-            response = await self._client.post(
-                "/chat/completions", content=orjson.dumps(self._body(messages))
-            )
-        if response.status_code == 429 or response.status_code >= 500:
+        async with _http_errors(), self._client().post(
+            self._url, data=orjson.dumps(self._body(messages))
+        ) as response:
+            status = response.status
+            content = await response.read()
+        if status == 429 or status >= 500:
             raise RetryableJudgeError(
-                f"judge answered {response.status_code}",
-                raw=response.text[:2000],
-                reason="rate_limited" if response.status_code == 429 else "server_error",
+                f"judge answered {status}",
+                raw=content[:2000].decode(errors="replace"),
+                reason="rate_limited" if status == 429 else "server_error",
             )
-        if response.status_code >= 400:
+        if status >= 400:
             raise PermanentJudgeError(
-                f"judge answered {response.status_code}", raw=response.text[:2000]
+                f"judge answered {status}", raw=content[:2000].decode(errors="replace")
             )
-        return _reply(response.content)
+        return _reply(content)
 
 
 def _reply(content: bytes) -> JudgeReply:

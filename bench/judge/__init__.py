@@ -1,0 +1,3 @@
+"""Judge plane benchmark: worker throughput against an instant judge, and calls saved."""
+
+__all__: list[str] = []
