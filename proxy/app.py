@@ -15,6 +15,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from prometheus_client import CollectorRegistry
+from starlette.types import Receive, Scope, Send
 
 from proxy.errors import BadRequest, ProxyError
 from proxy.experiments import ExperimentTable
@@ -59,6 +60,23 @@ def _install_error_handlers(app: FastAPI) -> None:
         return _error_response(error)
 
 
+class ProxyApp(FastAPI):
+    """FastAPI, with the /v1 hot path dispatched before the framework's middleware stack.
+
+    Measured with bench/proxy: FastAPI's own layers (body limit, telemetry, error middleware,
+    router) cost about a sixth of the throughput when the hot path sits behind them.
+    """
+
+    hot_path: OpenAIRoutes | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        hot = self.hot_path
+        if hot is not None and scope["type"] == "http" and hot.owns(scope["path"]):
+            await hot.handle(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
 def create_app(settings: Settings, *, registry: CollectorRegistry | None = None) -> FastAPI:
     """The proxy app for ``settings``; its metrics go to ``registry`` (a new one by default)."""
     metrics = ProxyMetrics(registry if registry is not None else CollectorRegistry())
@@ -100,10 +118,10 @@ def create_app(settings: Settings, *, registry: CollectorRegistry | None = None)
         rt.shadow, rt.table, rt.redis = None, None, None
         rt.upstreams.clear()
 
-    app = FastAPI(title="tunegate proxy", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app = ProxyApp(title="tunegate proxy", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.runtime = rt
     _install_error_handlers(app)
     for router in (health.router, models.router, feedback.router, admin.router):
         app.include_router(router)
-    app.add_middleware(OpenAIRoutes, runtime=rt)
+    app.hot_path = OpenAIRoutes(rt)
     return app

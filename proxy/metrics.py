@@ -92,12 +92,38 @@ class ProxyMetrics:
             "Pair records waiting in memory for Redis.",
             registry=registry,
         )
+        self._requests: dict[tuple[str, str, str, int], Counter] = {}
+        self._durations: dict[tuple[str, str], Histogram] = {}
+        self._drops: dict[tuple[str, str], Counter] = {}
         self.feedback = Counter(
             "tunegate_feedback_total",
             "Feedback records accepted, by the arm that served the pair.",
             ["experiment", "arm"],
             registry=registry,
         )
+
+    # Hot-path helpers: a labelled child is looked up once and cached (``labels()`` takes a lock
+    # and builds a key on every call, a visible cost at thousands of requests per second).
+    def served(
+        self, experiment: str, arm: str, endpoint: str, status: int, latency_s: float
+    ) -> None:
+        key = (experiment, arm, endpoint, status)
+        child = self._requests.get(key)
+        if child is None:
+            child = self._requests[key] = self.requests.labels(
+                experiment, arm, endpoint, str(status)
+            )
+        child.inc()
+        histogram = self._durations.get((experiment, arm))
+        if histogram is None:
+            histogram = self._durations[experiment, arm] = self.duration.labels(experiment, arm)
+        histogram.observe(latency_s)
+
+    def shadow_skipped(self, experiment: str, reason: str) -> None:
+        child = self._drops.get((experiment, reason))
+        if child is None:
+            child = self._drops[experiment, reason] = self.shadow_dropped.labels(experiment, reason)
+        child.inc()
 
     def touch(self, experiments: Iterable[str]) -> None:
         """Create every known label combination so that series start at zero."""

@@ -1,18 +1,20 @@
-"""The /v1/* hot path as a pure ASGI middleware: serve one arm, mirror the other, log the pair.
+"""The /v1/* hot path in raw ASGI: serve one arm, mirror the other, log the pair.
 
 Why raw ASGI and not FastAPI routes: a FastAPI handler builds a Request, runs dependency and
 response machinery and (for a model-typed body) validates it, which costs more than the whole
 proxying work. Here the request is parsed once (orjson), bodies stay bytes, and responses are
-two ASGI messages. Paths the middleware does not own (/v1/models, /v1/feedback, everything
-outside /v1) fall through to the FastAPI app it wraps.
+two ASGI messages. proxy/app.py dispatches the paths this class ``owns`` to it before FastAPI's
+middleware stack; /v1/models, /v1/feedback and everything outside /v1 go to FastAPI.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
+import os
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
 
 from proxy.asgi import (
     PAIR_ID_HEADER,
@@ -37,6 +39,8 @@ from tunegate.records import ArmResult, Endpoint
 from tunegate.settings import ExperimentConfig
 
 __all__ = ["FRAMEWORK_PATHS", "OpenAIRoutes"]
+
+log = logging.getLogger(__name__)
 
 _ENDPOINTS = {
     "/v1/chat/completions": Endpoint.CHAT,
@@ -72,21 +76,26 @@ class _Request:
 
 
 class OpenAIRoutes:
-    """ASGI middleware owning POST /v1/{chat/completions,completions,embeddings}, passthrough."""
+    """Owns POST /v1/{chat/completions,completions,embeddings} and the passthrough of /v1/*."""
 
-    def __init__(self, app: Any, runtime: Runtime) -> None:
-        self.app = app
+    def __init__(self, runtime: Runtime) -> None:
         self.rt = runtime
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path: str = scope.get("path", "")
-        if scope["type"] != "http" or not path.startswith("/v1/") or path in FRAMEWORK_PATHS:
-            await self.app(scope, receive, send)
-            return
+    @staticmethod
+    def owns(path: str) -> bool:
+        return path.startswith("/v1/") and path not in FRAMEWORK_PATHS
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve one request; every error becomes an OpenAI error body with its status."""
         try:
-            await self._dispatch(scope, receive, send, path)
+            await self._dispatch(scope, receive, send, scope["path"])
         except ProxyError as exc:
             await send_error(send, exc)
+        except Exception as exc:  # edge of the request: log it with an id the client also sees
+            request_id = os.urandom(6).hex()
+            log.error("request %s failed unexpectedly", request_id, exc_info=exc)
+            with contextlib.suppress(RuntimeError):  # the response may have started already
+                await send_error(send, ProxyError(f"internal error (request id {request_id})"))
 
     async def _dispatch(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
         rt = self.rt
@@ -178,7 +187,7 @@ class OpenAIRoutes:
                 return
             reason = refused
         draft.skip_shadow(reason)
-        self.rt.metrics.shadow_dropped.labels(name, reason).inc()
+        self.rt.metrics.shadow_skipped(name, reason)
 
     def _shadow_done(self, request: _Request) -> Callable[[ArmResult], None]:
         metrics, draft = self.rt.metrics, request.draft
@@ -203,10 +212,8 @@ class OpenAIRoutes:
         name, arm = draft.experiment, draft.served_arm.value
         if skip is not None:
             draft.skip_shadow(skip)
-            metrics.shadow_dropped.labels(name, skip).inc()
-        metrics.requests.labels(name, arm, request.endpoint.value, str(status)).inc()
-        if result.latency_s is not None:
-            metrics.duration.labels(name, arm).observe(result.latency_s)
+            metrics.shadow_skipped(name, skip)
+        metrics.served(name, arm, request.endpoint.value, status, result.latency_s or 0.0)
         if result.ttft_s is not None:
             metrics.ttft.labels(name, arm).observe(result.ttft_s)
         if result.error is not None and result.error != "status":

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
 
 import aiohttp
+from yarl import URL
 
 from proxy.config import UpstreamConfig
 from proxy.errors import UpstreamError, UpstreamTimeout, UpstreamUnavailable
@@ -22,7 +23,7 @@ from proxy.upstream.base import UpstreamResponse
 
 __all__ = ["HttpStream", "HttpUpstream"]
 
-_CHUNK = 64 * 1024
+_URL_CACHE = 1024  # distinct paths remembered (passthrough paths may vary)
 
 
 @contextlib.contextmanager
@@ -66,6 +67,10 @@ class HttpUpstream:
             f"Bearer {config.api_key.get_secret_value()}" if config.api_key is not None else None
         )
         self._session: aiohttp.ClientSession | None = None
+        self._default_timeout = aiohttp.ClientTimeout(
+            total=config.timeout_seconds, sock_connect=config.connect_timeout_seconds
+        )
+        self._urls: dict[str, URL] = {}
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None:
@@ -76,10 +81,7 @@ class HttpUpstream:
                 connector=connector,
                 auto_decompress=False,
                 skip_auto_headers=("User-Agent", "Accept-Encoding", "Content-Type"),
-                timeout=aiohttp.ClientTimeout(
-                    total=self._config.timeout_seconds,
-                    sock_connect=self._config.connect_timeout_seconds,
-                ),
+                timeout=self._default_timeout,
             )
         return self._session
 
@@ -91,9 +93,21 @@ class HttpUpstream:
         return merged
 
     def _timeout(self, timeout_s: float) -> aiohttp.ClientTimeout:
+        """The session's own timeout object when it matches (no allocation per request)."""
+        if timeout_s == self._default_timeout.total:
+            return self._default_timeout
         return aiohttp.ClientTimeout(
             total=timeout_s, sock_connect=self._config.connect_timeout_seconds
         )
+
+    def _url(self, path: str) -> URL:
+        """The parsed URL for ``path``, cached: yarl parsing is a visible per-request cost."""
+        url = self._urls.get(path)
+        if url is None:
+            url = URL(self.base_url + path)
+            if len(self._urls) < _URL_CACHE:
+                self._urls[path] = url
+        return url
 
     async def send(
         self, method: str, path: str, body: bytes, headers: Mapping[str, str], timeout_s: float
@@ -101,7 +115,7 @@ class HttpUpstream:
         with _translate(self.name):
             async with self._client().request(
                 method,
-                self.base_url + path,
+                self._url(path),
                 data=body or None,
                 headers=self._headers(headers),
                 timeout=self._timeout(timeout_s),
@@ -119,7 +133,7 @@ class HttpUpstream:
     ) -> AsyncIterator[HttpStream]:
         with _translate(self.name):
             response = await self._client().post(
-                self.base_url + path,
+                self._url(path),
                 data=body,
                 headers=self._headers(headers),
                 timeout=self._timeout(timeout_s),

@@ -1,0 +1,157 @@
+"""Proxy benchmark: direct vs tunegate (passthrough, mirroring off, 100 % mirroring + pair log).
+
+    python -m bench.proxy                 # defaults: 3 rounds x 5 s, c = 1, 32, 128, JSON + SSE
+    python -m bench.proxy --rounds 1 --duration 2        # a short pilot
+    python -m bench.proxy --litellm /tmp/litellm-venv/bin/litellm   # add LiteLLM (JSON, c=32)
+    python -m bench.proxy --clients            # also: httpx vs aiohttp client throughput
+
+Against nginx returning a fixed completion (JSON or SSE), with wrk. Every round runs every
+(format, concurrency, target) once, in rotating order, so drift on a shared machine hits all
+alike; the table reports medians over rounds, ratios to direct and to tunegate with mirroring
+off, and writes everything to bench/results/proxy-<time>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from collections import defaultdict
+from pathlib import Path
+
+from bench.proxy.clients import compare_clients
+from bench.proxy.nginx import Nginx
+from bench.proxy.processes import Targets
+from bench.proxy.ttft import first_chunk_latency
+from bench.proxy.wrk import WrkResult, run_wrk
+
+BODY_JSON = json.dumps(
+    {
+        "model": "bench",
+        "messages": [{"role": "user", "content": "Say something about foxes."}],
+        "max_tokens": 32,
+    }
+)
+BODY_SSE = json.dumps({**json.loads(BODY_JSON), "stream": True})
+
+Key = tuple[str, int, str]  # format, concurrency, target
+
+
+def _parse() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.proxy", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds per wrk run")
+    parser.add_argument("--concurrency", default="1,32,128")
+    parser.add_argument("--formats", default="json,sse")
+    parser.add_argument("--litellm", default=None, metavar="PATH", help="litellm executable")
+    parser.add_argument("--clients", action="store_true", help="compare httpx and aiohttp")
+    parser.add_argument("--ttft-samples", type=int, default=300)
+    parser.add_argument("--out", type=Path, default=Path("bench/results"))
+    return parser.parse_args()
+
+
+def _run_matrix(
+    args: argparse.Namespace, targets: Targets, nginx: Nginx
+) -> dict[Key, list[WrkResult]]:
+    concurrencies = [int(c) for c in args.concurrency.split(",")]
+    formats = args.formats.split(",")
+    results: dict[Key, list[WrkResult]] = defaultdict(list)
+    names = targets.names
+    for round_no in range(args.rounds):
+        shift = round_no % len(names)
+        order = names[shift:] + names[:shift]  # rotate: no target always runs first
+        for fmt in formats:
+            body = BODY_JSON if fmt == "json" else BODY_SSE
+            for conc in concurrencies:
+                for name in order:
+                    url = targets.url(name, fmt, nginx)
+                    if url is None or not targets.wants(name, fmt, conc):
+                        continue
+                    result = run_wrk(url, body, connections=conc, duration_s=args.duration)
+                    results[fmt, conc, name].append(result)
+                    print(
+                        f"round {round_no + 1} {fmt:4} c={conc:<3} {name:15}"
+                        f" {result.rps:9.0f} req/s  p50 {result.p50_ms:7.3f} ms"
+                        f"  p99 {result.p99_ms:7.3f} ms  errors {result.errors + result.non2xx}",
+                        flush=True,
+                    )
+    return results
+
+
+def _summary(results: dict[Key, list[WrkResult]]) -> list[dict[str, object]]:
+    rows: list[dict[str, object]] = []
+    med: dict[Key, tuple[float, float, float]] = {}
+    for key, runs in results.items():
+        med[key] = (
+            statistics.median(r.rps for r in runs),
+            statistics.median(r.p50_ms for r in runs),
+            statistics.median(r.p99_ms for r in runs),
+        )
+    for (fmt, conc, name), (rps, p50, p99) in sorted(med.items()):
+        direct = med.get((fmt, conc, "direct"))
+        off = med.get((fmt, conc, "tunegate-off"))
+        rows.append(
+            {
+                "format": fmt,
+                "concurrency": conc,
+                "target": name,
+                "rounds": len(results[fmt, conc, name]),
+                "rps": round(rps, 1),
+                "p50_ms": round(p50, 3),
+                "p99_ms": round(p99, 3),
+                "rps_vs_direct": round(rps / direct[0], 4) if direct else None,
+                "rps_vs_off": round(rps / off[0], 4) if off else None,
+                "p50_added_ms": round(p50 - direct[1], 3) if direct else None,
+                "p99_added_ms": round(p99 - direct[2], 3) if direct else None,
+                "errors": sum(r.errors + r.non2xx for r in results[fmt, conc, name]),
+            }
+        )
+    return rows
+
+
+def _print_table(rows: list[dict[str, object]]) -> None:
+    print(
+        f"\n{'fmt':4} {'c':>3} {'target':15} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}"
+        f" {'x direct':>9} {'x off':>7} {'+p50 ms':>8} {'+p99 ms':>8}"
+    )
+    for row in rows:
+
+        def f(key: str, spec: str, row: dict[str, object] = row) -> str:
+            value = row[key]
+            return format(value, spec) if isinstance(value, float | int) else "-"
+
+        print(
+            f"{row['format']!s:4} {row['concurrency']!s:>3} {row['target']!s:15} {f('rps', '9.0f')}"
+            f" {f('p50_ms', '8.3f')} {f('p99_ms', '8.3f')} {f('rps_vs_direct', '9.3f')}"
+            f" {f('rps_vs_off', '7.3f')} {f('p50_added_ms', '8.3f')} {f('p99_added_ms', '8.3f')}"
+        )
+
+
+def main() -> None:
+    args = _parse()
+    report: dict[str, object] = {"args": {k: str(v) for k, v in vars(args).items()}}
+    with Targets(litellm=args.litellm) as targets, Nginx(targets.port(), targets.port()) as nginx:
+        targets.start(nginx)
+        if args.clients:
+            report["clients"] = compare_clients(f"http://127.0.0.1:{nginx.json_port}", BODY_JSON)
+            print("clients:", json.dumps(report["clients"]), flush=True)
+        targets.warm_up(nginx, BODY_JSON, BODY_SSE)
+        results = _run_matrix(args, targets, nginx)
+        report["ttft"] = first_chunk_latency(targets, nginx, BODY_SSE, args.ttft_samples)
+        report["pairs"] = targets.pair_counts()
+    rows = _summary(results)
+    report["rows"] = rows
+    _print_table(rows)
+    print("\nSSE time to first chunk (ms, sequential):", json.dumps(report["ttft"]))
+    print("pair log of tunegate-on:", json.dumps(report["pairs"]))
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = args.out / f"proxy-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    path.write_text(json.dumps(report, indent=2))
+    print(f"\nwrote {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,72 @@
+"""One benchmark target process: tunegate (one uvicorn worker, uvloop + httptools) for a mode.
+
+Run as ``python -m bench.proxy.target MODE UPSTREAM_URL PORT REDIS_URL``; modes:
+
+- ``pass``: no experiment, the request is relayed to the passthrough upstream (no pair);
+- ``off``: an experiment with mirroring off (the served leg's pair is still logged);
+- ``on``: an experiment with 100 % mirroring and pair logging.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import uvicorn
+
+from proxy.app import create_app
+from tunegate.settings import Settings
+
+__all__ = ["MODES", "settings_for"]
+
+MODES = ("pass", "off", "on")
+
+
+def settings_for(mode: str, upstream_url: str, port: int, redis_url: str) -> Settings:
+    experiments = []
+    if mode in ("off", "on"):
+        experiments.append(
+            {
+                "name": "bench",
+                "control": {"upstream": "control"},
+                "candidate": {"upstream": "candidate", "model": "bench-ft"},
+                "mirror_rate": 1.0 if mode == "on" else 0.0,
+            }
+        )
+    return Settings.model_validate(
+        {
+            "log_level": "warning",
+            "redis": {"url": redis_url},
+            "upstreams": {
+                "control": {"base_url": upstream_url, "max_connections": 512},
+                "candidate": {"base_url": upstream_url, "max_connections": 512},
+            },
+            "experiments": experiments,
+            "proxy": {
+                "port": port,
+                "passthrough_upstream": "control",
+                "mirror": {"max_inflight": 1024},
+                "pairlog": {"stream_maxlen": 20_000, "buffer_size": 50_000},
+            },
+        }
+    )
+
+
+def main(argv: list[str]) -> None:
+    mode, upstream_url, port, redis_url = argv[0], argv[1], int(argv[2]), argv[3]
+    logging.basicConfig(level=logging.WARNING)
+    settings = settings_for(mode, upstream_url, port, redis_url)
+    uvicorn.run(
+        create_app(settings),
+        host="127.0.0.1",
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        log_level="warning",
+        access_log=False,
+        backlog=4096,
+    )
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
