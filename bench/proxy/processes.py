@@ -129,8 +129,8 @@ class Targets:
         if name == "direct":
             port = nginx.json_port if fmt == "json" else nginx.sse_port
             return f"http://127.0.0.1:{port}{PATH}"
-        port = self._ports.get((name, fmt))
-        return None if port is None else f"http://127.0.0.1:{port}{PATH}"
+        found = self._ports.get((name, fmt))
+        return None if found is None else f"http://127.0.0.1:{found}{PATH}"
 
     def wants(self, name: str, fmt: str, concurrency: int) -> bool:
         """LiteLLM is slow: only JSON at c=32, the issue's comparison point."""

@@ -39,11 +39,11 @@ def _top(raw: Path, count: int = 25) -> None:
         for frame in set(frames):
             inclusive[frame] += samples
     print(f"{total} samples\n-- own time --")
-    for frame, n in own.most_common(count):
-        print(f"{100 * n / total:5.1f}%  {frame}")
+    for frame, hits in own.most_common(count):
+        print(f"{100 * hits / total:5.1f}%  {frame}")
     print("-- inclusive --")
-    for frame, n in inclusive.most_common(count):
-        print(f"{100 * n / total:5.1f}%  {frame}")
+    for frame, hits in inclusive.most_common(count):
+        print(f"{100 * hits / total:5.1f}%  {frame}")
 
 
 def main(argv: list[str]) -> None:

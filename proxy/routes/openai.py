@@ -216,7 +216,7 @@ class OpenAIRoutes:
         metrics.served(name, arm, request.endpoint.value, status, result.latency_s or 0.0)
         if result.ttft_s is not None:
             metrics.ttft.labels(name, arm).observe(result.ttft_s)
-        if result.error is not None and result.error != "status":
+        if result.error is not None:
             metrics.upstream_errors.labels(name, arm, result.error).inc()
         draft.served_done(result)
 

@@ -173,3 +173,40 @@ def test_promoted_serves_candidate(proxy: Proxy, redis_url: str, stage_model: st
     [pair] = wait_for_pairs(redis_url, stage_model, 1)
     assert pair.served_arm is Arm.CANDIDATE
     assert parse_response(pair.control).text == "Hello from control."
+
+
+def test_configured_upstream_key_replaces_the_client_key(
+    doubles: Doubles, redis_url: str, monkeypatch: pytest.MonkeyPatch
+):
+    from tests.proxy.conftest import build_settings, experiment, run_proxy
+
+    monkeypatch.setenv("TG_TEST_CANDIDATE_KEY", "sk-candidate-own")
+    settings = build_settings(redis_url, doubles.urls, [experiment("exp")])
+    raw = settings.upstreams["candidate"].model_dump() | {"api_key_env": "TG_TEST_CANDIDATE_KEY"}
+    settings.upstreams["candidate"] = type(settings.upstreams["candidate"]).model_validate(raw)
+    doubles.reset()
+    with run_proxy(settings) as proxy:
+        sdk(proxy.base_url, api_key="sk-client").chat.completions.create(
+            model="exp", messages=[{"role": "user", "content": "x"}]
+        )
+        [pair] = wait_for_pairs(redis_url, "exp", 1)
+    assert doubles.candidate.received[0].headers["authorization"] == "Bearer sk-candidate-own"
+    assert doubles.control.received[0].headers["authorization"] == "Bearer sk-client"
+    assert "sk-candidate-own" not in pair.model_dump_json()
+    doubles.reset()
+
+
+def test_shutdown_flushes_pairs_and_waits_for_copies(
+    proxy_factory, doubles: Doubles, redis_url: str
+):
+    from tests.proxy.conftest import experiment
+
+    doubles.candidate.script(Reply(delay_s=0.3))
+    with proxy_factory([experiment("exp")]) as proxy:
+        for _ in range(3):
+            sdk(proxy.base_url).chat.completions.create(
+                model="exp", messages=[{"role": "user", "content": "x"}]
+            )
+    # the proxy is gone: every pair, with its slow shadow leg, reached Redis on the way out
+    pairs = wait_for_pairs(redis_url, "exp", 3, timeout=0.5)
+    assert all(p.candidate is not None and p.candidate.ok for p in pairs)
