@@ -18,6 +18,7 @@ import json
 import statistics
 import time
 from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
 
 from bench.proxy.clients import compare_clients
@@ -70,12 +71,21 @@ def _run_matrix(
                     url = targets.url(name, fmt, nginx)
                     if url is None or not targets.wants(name, fmt, conc):
                         continue
+                    cpu_before = targets.cpu_seconds(name, fmt)
                     result = run_wrk(url, body, connections=conc, duration_s=args.duration)
+                    cpu_after = targets.cpu_seconds(name, fmt)
+                    if cpu_before is not None and cpu_after is not None and cpu_after > cpu_before:
+                        # requests per CPU-second of the proxy process: what one dedicated core
+                        # would serve, much less sensitive to a busy machine than req/s
+                        result = replace(
+                            result, per_cpu_s=result.requests / (cpu_after - cpu_before)
+                        )
                     results[fmt, conc, name].append(result)
                     print(
                         f"round {round_no + 1} {fmt:4} c={conc:<3} {name:15}"
                         f" {result.rps:9.0f} req/s  p50 {result.p50_ms:7.3f} ms"
-                        f"  p99 {result.p99_ms:7.3f} ms  errors {result.errors + result.non2xx}",
+                        f"  p99 {result.p99_ms:7.3f} ms  errors {result.errors + result.non2xx}"
+                        + (f"  {result.per_cpu_s:7.0f} req/cpu-s" if result.per_cpu_s else ""),
                         flush=True,
                     )
     return results
@@ -84,15 +94,20 @@ def _run_matrix(
 def _summary(results: dict[Key, list[WrkResult]]) -> list[dict[str, object]]:
     rows: list[dict[str, object]] = []
     med: dict[Key, tuple[float, float, float]] = {}
+    per_cpu: dict[Key, float | None] = {}
     for key, runs in results.items():
         med[key] = (
             statistics.median(r.rps for r in runs),
             statistics.median(r.p50_ms for r in runs),
             statistics.median(r.p99_ms for r in runs),
         )
+        cpu = [r.per_cpu_s for r in runs if r.per_cpu_s]
+        per_cpu[key] = statistics.median(cpu) if cpu else None
     for (fmt, conc, name), (rps, p50, p99) in sorted(med.items()):
         direct = med.get((fmt, conc, "direct"))
         off = med.get((fmt, conc, "tunegate-off"))
+        efficiency = per_cpu[fmt, conc, name]
+        off_efficiency = per_cpu.get((fmt, conc, "tunegate-off"))
         rows.append(
             {
                 "format": fmt,
@@ -106,6 +121,10 @@ def _summary(results: dict[Key, list[WrkResult]]) -> list[dict[str, object]]:
                 "rps_vs_off": round(rps / off[0], 4) if off else None,
                 "p50_added_ms": round(p50 - direct[1], 3) if direct else None,
                 "p99_added_ms": round(p99 - direct[2], 3) if direct else None,
+                "req_per_cpu_s": round(efficiency, 1) if efficiency else None,
+                "req_per_cpu_s_vs_off": round(efficiency / off_efficiency, 4)
+                if efficiency and off_efficiency
+                else None,
                 "errors": sum(r.errors + r.non2xx for r in results[fmt, conc, name]),
             }
         )
@@ -115,7 +134,8 @@ def _summary(results: dict[Key, list[WrkResult]]) -> list[dict[str, object]]:
 def _print_table(rows: list[dict[str, object]]) -> None:
     print(
         f"\n{'fmt':4} {'c':>3} {'target':15} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}"
-        f" {'x direct':>9} {'x off':>7} {'+p50 ms':>8} {'+p99 ms':>8}"
+        f" {'x direct':>9} {'x off':>7} {'+p50 ms':>8} {'+p99 ms':>8} {'req/cpu-s':>9}"
+        f" {'x off':>6}"
     )
     for row in rows:
 
@@ -127,6 +147,7 @@ def _print_table(rows: list[dict[str, object]]) -> None:
             f"{row['format']!s:4} {row['concurrency']!s:>3} {row['target']!s:15} {f('rps', '9.0f')}"
             f" {f('p50_ms', '8.3f')} {f('p99_ms', '8.3f')} {f('rps_vs_direct', '9.3f')}"
             f" {f('rps_vs_off', '7.3f')} {f('p50_added_ms', '8.3f')} {f('p99_added_ms', '8.3f')}"
+            f" {f('req_per_cpu_s', '9.0f')} {f('req_per_cpu_s_vs_off', '6.3f')}"
         )
 
 

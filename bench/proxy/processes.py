@@ -52,6 +52,7 @@ class Targets:
         self._redis = EmbeddedRedis(Path(self._dir.name) / "redis", port=free_port())
         self._processes: list[subprocess.Popen[bytes]] = []
         self._ports: dict[tuple[str, str], int] = {}
+        self._pids: dict[tuple[str, str], int] = {}
 
     @property
     def names(self) -> list[str]:
@@ -82,6 +83,7 @@ class Targets:
                 )
                 self._processes.append(process)
                 self._ports[name, fmt] = port
+                self._pids[name, fmt] = process.pid
                 _wait_http(f"http://127.0.0.1:{port}/healthz", process, 30)
         if self.litellm:
             self._start_litellm(nginx)
@@ -131,6 +133,14 @@ class Targets:
             return f"http://127.0.0.1:{port}{PATH}"
         found = self._ports.get((name, fmt))
         return None if found is None else f"http://127.0.0.1:{found}{PATH}"
+
+    def cpu_seconds(self, name: str, fmt: str) -> float | None:
+        """User + system CPU time the target's process has used so far (tunegate only)."""
+        pid = self._pids.get((name, fmt))
+        if pid is None:
+            return None
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def wants(self, name: str, fmt: str, concurrency: int) -> bool:
         """LiteLLM is slow: only JSON at c=32, the issue's comparison point."""

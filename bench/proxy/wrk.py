@@ -36,6 +36,7 @@ class WrkResult:
     non2xx: int
     p50_ms: float
     p99_ms: float
+    per_cpu_s: float | None = None  # requests per CPU-second of the target process, if known
 
     @property
     def rps(self) -> float:
