@@ -91,6 +91,37 @@ def _run_matrix(
     return results
 
 
+def _fixed_load(
+    args: argparse.Namespace, targets: Targets, nginx: Nginx, results: dict[Key, list[WrkResult]]
+) -> dict[str, object]:
+    """Latency at half of tunegate-off's JSON c=32 maximum, mirroring off vs on (interleaved).
+
+    Each of 32 connections pauses after every response, so the offered rate is about
+    32 / (pause + latency); what mirroring adds below saturation is what users feel.
+    """
+    runs = results.get(("json", 32, "tunegate-off"))
+    if not runs:
+        return {}
+    rate = statistics.median(r.rps for r in runs) / 2
+    pause_ms = 32 / rate * 1000
+    out: dict[str, list[WrkResult]] = defaultdict(list)
+    for _ in range(args.rounds):
+        for name in ("tunegate-off", "tunegate-on"):
+            url = targets.url(name, "json", nginx)
+            assert url is not None
+            out[name].append(
+                run_wrk(url, BODY_JSON, connections=32, duration_s=args.duration, delay_ms=pause_ms)
+            )
+    summary: dict[str, object] = {"offered_rps": round(rate, 1), "pause_ms": round(pause_ms, 2)}
+    for name, found in out.items():
+        summary[name] = {
+            "rps": round(statistics.median(r.rps for r in found), 1),
+            "p50_ms": round(statistics.median(r.p50_ms for r in found), 3),
+            "p99_ms": round(statistics.median(r.p99_ms for r in found), 3),
+        }
+    return summary
+
+
 def _summary(results: dict[Key, list[WrkResult]]) -> list[dict[str, object]]:
     rows: list[dict[str, object]] = []
     med: dict[Key, tuple[float, float, float]] = {}
@@ -161,12 +192,16 @@ def main() -> None:
             print("clients:", json.dumps(report["clients"]), flush=True)
         targets.warm_up(nginx, BODY_JSON, BODY_SSE)
         results = _run_matrix(args, targets, nginx)
+        report["fixed_load"] = _fixed_load(args, targets, nginx, results)
         report["ttft"] = first_chunk_latency(targets, nginx, BODY_SSE, args.ttft_samples)
         report["pairs"] = targets.pair_counts()
     rows = _summary(results)
     report["rows"] = rows
     _print_table(rows)
     print("\nSSE time to first chunk (ms, sequential):", json.dumps(report["ttft"]))
+    print(
+        "fixed load (half of tunegate-off's JSON c=32 maximum):", json.dumps(report["fixed_load"])
+    )
     print("pair log of tunegate-on:", json.dumps(report["pairs"]))
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / f"proxy-{time.strftime('%Y%m%d-%H%M%S')}.json"

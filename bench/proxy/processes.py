@@ -16,7 +16,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench.proxy.nginx import Nginx
-from bench.proxy.wrk import run_wrk
+from bench.proxy.wrk import CLIENT_KEY, run_wrk
 from tests.servers.runner import free_port
 from tunegate import keys
 from tunegate.redis import EmbeddedRedis
@@ -86,7 +86,11 @@ class Targets:
                 self._pids[name, fmt] = process.pid
                 _wait_http(f"http://127.0.0.1:{port}/healthz", process, 30)
         if self.litellm:
-            self._start_litellm(nginx)
+            try:
+                self._start_litellm(nginx)
+            except RuntimeError as exc:
+                print(f"LiteLLM left out: {exc}", flush=True)
+                self.litellm = None
 
     def _start_litellm(self, nginx: Nginx) -> None:
         assert self.litellm is not None
@@ -112,6 +116,7 @@ class Targets:
                     },
                 ],
                 "litellm_settings": {"drop_params": True, "telemetry": False},
+                "general_settings": {"master_key": CLIENT_KEY},
             }
             path = Path(self._dir.name) / f"{name}.yaml"
             path.write_text(yaml.safe_dump(config))
@@ -125,7 +130,7 @@ class Targets:
             )
             self._processes.append(process)
             self._ports[name, "json"] = port
-            _wait_http(f"http://127.0.0.1:{port}/health/liveliness", process, 180)
+            _wait_http(f"http://127.0.0.1:{port}/health/liveliness", process, 240)
 
     def url(self, name: str, fmt: str, nginx: Nginx) -> str | None:
         if name == "direct":

@@ -8,13 +8,16 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["WrkResult", "run_wrk"]
+__all__ = ["CLIENT_KEY", "WrkResult", "run_wrk"]
+
+#: The bearer key every benchmark client sends (LiteLLM's master key in the benchmark).
+CLIENT_KEY = "sk-bench-7f3c9a1e5b2d4c6a8e0f1b3d5c7a9e2f4b6d8c0a1e3f5b7d"
 
 _SCRIPT = """
 wrk.method = "POST"
 wrk.body = {body}
 wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer sk-bench-client"
+wrk.headers["Authorization"] = "Bearer {key}"
 wrk.headers["x-user-id"] = "bench-user"
 {delay}
 done = function(summary, latency, requests)
@@ -62,7 +65,7 @@ def run_wrk(
     """
     delay = f"function delay() return {delay_ms} end" if delay_ms else ""
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-        script.write(_SCRIPT.format(body=_lua_string(body), delay=delay))
+        script.write(_SCRIPT.format(body=_lua_string(body), delay=delay, key=CLIENT_KEY))
     try:
         out = subprocess.run(
             [
