@@ -175,3 +175,17 @@ async def test_build_local_upstream_loads_lazily_and_reports_readiness(tiny_lm, 
     finally:
         await upstream.aclose()
         await missing.aclose()
+
+
+async def test_send_with_stream_true_returns_the_whole_event_stream(tiny_lm):
+    async with CausalLMUpstream("tiny", local_cfg(tiny_lm)) as upstream:
+        whole = content(await complete(upstream, max_tokens=10, temperature=0))
+        response = await upstream.send(
+            "POST", CHAT, chat_body(max_tokens=10, temperature=0, stream=True), {}, 30
+        )
+    assert response.status == 200
+    assert response.content_type == "text/event-stream"
+    assert response.body.endswith(b"data: [DONE]\n\n")
+    raw = response.body.decode()
+    parsed = parse_response(ArmResult(upstream="tiny", model="tiny", stream=True, body=raw))
+    assert parsed.texts == [whole]
