@@ -1,0 +1,131 @@
+"""`tunegate demo`: the whole loop on real models in one command — mirror, log, judge, decide.
+
+Default: SmolLM2-135M-Instruct vs a LoRA fine-tune trained at start on support-ticket triage,
+with capability probes; ``--embeddings``: MiniLM vs a contrastively fine-tuned MiniLM on article
+retrieval. Exit codes: 0 the demo ran (whatever the verdict), 1 a step failed, 2 usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+
+from tunegate.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from tunegate.errors import TunegateError
+
+__all__ = ["register", "run"]
+
+#: --quick: a handful of training steps and items; the pipeline is the real one
+QUICK = {"steps": 4, "items": 4, "probes": 4}
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "demo",
+        help="see the whole loop on a real chat model (no GPU, Redis or API key needed)",
+        description=__doc__.split("\n\n")[0] if __doc__ else None,
+    )
+    parser.add_argument("--embeddings", action="store_true", help="the MiniLM retrieval demo")
+    parser.add_argument("--quick", action="store_true", help="few steps and items (smoke test)")
+    parser.add_argument("--steps", type=int, default=None, metavar="N", help="training steps")
+    parser.add_argument(
+        "--items", type=int, default=None, metavar="N", help="held-out task items to send"
+    )
+    parser.add_argument("--probes", type=int, default=None, metavar="N", help="probes to send")
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=Path(".tunegate/demo"),
+        metavar="DIR",
+        help="Redis data and reports (default .tunegate/demo)",
+    )
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="trained models (default $XDG_CACHE_HOME/tunegate or ~/.cache/tunegate)",
+    )
+    parser.add_argument("--retrain", action="store_true", help="train even if cached")
+    parser.add_argument(
+        "--tolerance",
+        type=float,
+        default=0.05,
+        help="per-category regression tolerance (policy.category_regression_tolerance)",
+    )
+    parser.add_argument("--judge-url", default=None, help="OpenAI-compatible LLM judge base URL")
+    parser.add_argument("--judge-model", default=None, help="the LLM judge's model name")
+    parser.add_argument(
+        "--judge-key-env",
+        default="OPENAI_API_KEY",
+        metavar="VAR",
+        help="variable holding the judge's API key (default OPENAI_API_KEY)",
+    )
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.set_defaults(func=run)
+
+
+def _options(args: argparse.Namespace) -> object:
+    from demo.run import DemoOptions
+    from judge.config import JudgeEndpoint
+
+    quick = QUICK if args.quick else {}
+    judge = None
+    if args.judge_url or args.judge_model:
+        if not (args.judge_url and args.judge_model):
+            raise ValueError("--judge-url and --judge-model go together")
+        judge = JudgeEndpoint(
+            model=args.judge_model, base_url=args.judge_url, api_key_env=args.judge_key_env
+        )
+    return DemoOptions(
+        workdir=args.workdir,
+        embeddings=args.embeddings,
+        quick=args.quick,
+        steps=args.steps if args.steps is not None else quick.get("steps"),
+        items=args.items if args.items is not None else quick.get("items"),
+        probes=args.probes if args.probes is not None else quick.get("probes"),
+        cache_dir=args.cache_dir,
+        retrain=args.retrain,
+        judge=judge,
+        tolerance=args.tolerance,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing may come from a model hub
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("TQDM_DISABLE", "1")  # the model libraries' bars; the demo has its own
+    from rich.console import Console
+
+    from demo.report import print_result, quiet_libraries
+    from demo.run import DemoOptions, run_demo
+
+    try:
+        options = _options(args)
+    except ValueError as exc:
+        print(f"tunegate demo: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    assert isinstance(options, DemoOptions)
+    quiet_libraries()
+    console = Console(stderr=args.json)
+    if options.judge is None:
+        console.print(
+            "Pairwise LLM judge: off (no judge endpoint; pass --judge-url and --judge-model"
+            " to turn it on). Scoring with the programmatic scorers."
+        )
+    else:
+        console.print(f"Pairwise LLM judge: on ({options.judge.model} at {options.judge.base_url})")
+    try:
+        result = asyncio.run(run_demo(options, console))
+    except TunegateError as exc:
+        print(f"tunegate demo: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    if args.json:
+        print(json.dumps(result.to_json(), default=str))
+    else:
+        print_result(result, console)
+    return EXIT_OK
