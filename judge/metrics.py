@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -55,7 +56,7 @@ class BiasMonitor:
 class JudgeMetrics:
     """The agreed ``tunegate_judge_*`` series on a registry the caller owns."""
 
-    def __init__(self, registry: CollectorRegistry, experiments: list[str] = ()) -> None:  # type: ignore[assignment]  # an empty tuple is a fine default sequence
+    def __init__(self, registry: CollectorRegistry, experiments: Iterable[str] = ()) -> None:
         ex = ["experiment"]
         self.verdicts = Counter(
             "tunegate_judge_verdicts", "Verdicts written", [*ex, "scorer", "winner"],

@@ -98,6 +98,14 @@ class JudgeWorker:
     # lifecycle -------------------------------------------------------------------------------
 
     async def __aenter__(self) -> JudgeWorker:
+        try:
+            await self._start()
+        except BaseException:
+            await self.aclose()
+            raise
+        return self
+
+    async def _start(self) -> None:
         if self._registry is None:
             self._registry = await self._build_registry()
         for experiment in self._experiments.values():
@@ -110,7 +118,6 @@ class JudgeWorker:
             self.metrics.touch(experiment.name)
         await self._ensure_groups()
         self._heartbeat = asyncio.create_task(self._beat(), name=f"heartbeat-{self.name}")
-        return self
 
     async def __aexit__(
         self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None

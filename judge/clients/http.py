@@ -83,9 +83,10 @@ class HttpJudgeClient:
         return body
 
     async def complete(self, messages: list[dict[str, str]]) -> JudgeReply:
-        async with _http_errors(), self._client().post(
-            self._url, data=orjson.dumps(self._body(messages))
-        ) as response:
+        async with (
+            _http_errors(),
+            self._client().post(self._url, data=orjson.dumps(self._body(messages))) as response,
+        ):
             status = response.status
             content = await response.read()
         if status == 429 or status >= 500:
