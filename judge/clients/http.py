@@ -1,7 +1,8 @@
 """OpenAI-compatible HTTP judge client (a frontier API or a local vLLM).
 
 This is the seam where aiohttp's errors become the judge error tree: 429, 5xx, timeouts and
-connection errors are ``RetryableJudgeError``; other 4xx and malformed bodies are permanent.
+connection errors and bodies that are not a chat completion are ``RetryableJudgeError``; other
+4xx are ``PermanentJudgeError``.
 """
 
 from __future__ import annotations
