@@ -74,7 +74,13 @@ def _train(
 ) -> float | None:
     import torch
     from sentence_transformers import SentenceTransformer
-    from sentence_transformers.losses import MultipleNegativesRankingLoss
+
+    try:  # sentence-transformers >= 6 moved the losses; the old path warns there
+        from sentence_transformers.sentence_transformer.losses import (
+            MultipleNegativesRankingLoss,
+        )
+    except ImportError:
+        from sentence_transformers.losses import MultipleNegativesRankingLoss
 
     torch.manual_seed(config.seed)
     model = SentenceTransformer(str(_base_dir()), device="cpu", local_files_only=True)

@@ -1,0 +1,53 @@
+"""`tunegate demo` flags: usage errors exit 2 before anything loads; options reach the run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from demo.run import DemoOptions
+from tunegate.cli import build_parser, main
+from tunegate.cli.demo import QUICK, _options
+
+
+def test_judge_url_without_model_is_a_usage_error(capsys):
+    assert main(["demo", "--judge-url", "http://127.0.0.1:9/v1"]) == 2
+    assert "--judge-url and --judge-model go together" in capsys.readouterr().err
+
+
+def test_quick_sets_small_defaults_that_flags_override(tmp_path):
+    args = build_parser().parse_args(
+        ["demo", "--quick", "--items", "7", "--workdir", str(tmp_path)]
+    )
+    options = _options(args)
+    assert isinstance(options, DemoOptions)
+    assert (options.steps, options.items, options.probes) == (QUICK["steps"], 7, QUICK["probes"])
+    assert options.workdir == tmp_path and options.judge is None
+
+
+def test_judge_flags_build_an_endpoint_with_the_key_from_the_environment(monkeypatch):
+    monkeypatch.setenv("DEMO_JUDGE_KEY", "sk-test-secret")
+    args = build_parser().parse_args(
+        ["demo", "--judge-url", "http://judge/v1", "--judge-model", "gpt-x",
+         "--judge-key-env", "DEMO_JUDGE_KEY"]
+    )  # fmt: skip
+    options = _options(args)
+    assert isinstance(options, DemoOptions) and options.judge is not None
+    assert options.judge.model == "gpt-x" and options.judge.base_url == "http://judge/v1"
+    assert options.judge.api_key is not None
+    assert options.judge.api_key.get_secret_value() == "sk-test-secret"
+    assert "sk-test-secret" not in repr(options.judge)
+
+
+@pytest.mark.parametrize("flag", ["--steps", "--items", "--probes"])
+def test_counts_must_be_numbers(flag, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["demo", flag, "many"])
+    assert exc.value.code == 2
+    assert "invalid int value" in capsys.readouterr().err
+
+
+def test_default_workdir_is_relative_to_the_current_directory():
+    args = build_parser().parse_args(["demo"])
+    assert args.workdir == Path(".tunegate/demo")

@@ -1,0 +1,136 @@
+"""A reduced `tunegate demo` on the real models: the printed verdict and figures match Redis.
+
+The quick run trains SmolLM2's LoRA adapter for a few steps, sends a few held-out tickets and
+probes through the real proxy (in-process models, shadow stage, 100 % mirroring), judges them
+with the real judge worker and decides with the real decision engine. The test then reads the
+demo's own Redis back (its data stays in the work directory) and checks that what the demo
+printed is what was recorded.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from pathlib import Path
+from typing import cast
+
+import pytest
+import redis
+
+from tunegate import keys
+from tunegate.cli import main
+from tunegate.records import (
+    Decision,
+    Pair,
+    Verdict,
+    decode_decision,
+    decode_pair,
+    decode_verdict,
+)
+from tunegate.redis import EmbeddedRedis
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+
+LINE = re.compile(
+    r"^category (\S+) \[(\w+)\]: (\d+) pairs, candidate (\d+) wins / (\d+) losses / (\d+) ties;"
+    r" mean score control ([\d.]+), candidate ([\d.]+)$",
+    re.MULTILINE,
+)
+
+
+def _recorded(workdir: Path, experiment: str) -> tuple[list[Pair], list[Verdict], list[Decision]]:
+    server = EmbeddedRedis(workdir / "redis")
+    client = redis.Redis.from_url(server.start())
+    try:
+        pairs = [decode_pair(f) for _, f in _entries(client, keys.pairs(experiment))]
+        verdicts = [decode_verdict(f) for _, f in _entries(client, keys.verdicts(experiment))]
+        decisions = [decode_decision(f) for _, f in _entries(client, keys.decisions(experiment))]
+    finally:
+        client.close()
+        server.stop()
+    return pairs, verdicts, decisions
+
+
+def _entries(client: redis.Redis, stream: str) -> list[tuple[bytes, dict[bytes, bytes]]]:
+    return cast(list[tuple[bytes, dict[bytes, bytes]]], client.xrange(stream))  # sync client
+
+
+def _counts(verdicts: list[Verdict]) -> dict[tuple[str | None, str], Counter[str]]:
+    counts: dict[tuple[str | None, str], Counter[str]] = {}
+    for v in verdicts:
+        counts.setdefault((v.category, v.scorer), Counter())[str(v.winner)] += 1
+    return counts
+
+
+def test_quick_generative_demo_prints_what_it_recorded(tmp_path, capsys):
+    workdir, cache = tmp_path / "work", tmp_path / "cache"
+    code = main(["demo", "--quick", "--workdir", str(workdir), "--cache-dir", str(cache)])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "Pairwise LLM judge: off" in out
+    assert "Candidate trained in" in out
+
+    pairs, verdicts, decisions = _recorded(workdir, "support-triage")
+    assert len(pairs) == 8 and Counter(p.category for p in pairs) == {"tickets": 4, "probe": 4}
+    assert all(p.control and p.candidate for p in pairs)
+    assert {(p.control.status, p.candidate.status) for p in pairs if p.control and p.candidate} == {
+        (200, 200)
+    }
+    assert len(verdicts) == 8 and len(decisions) == 1
+
+    printed = {(m[0], m[1]): m for m in LINE.findall(out)}
+    assert set(printed) == {("probe", "normalized"), ("tickets", "json_fields")}
+    for key, counter in _counts(verdicts).items():
+        _, _, n, wins, losses, ties, _, _ = printed[key]
+        assert (int(n), int(wins), int(losses), int(ties)) == (
+            sum(counter.values()),
+            counter["candidate"],
+            counter["control"],
+            counter["tie"],
+        )
+    # the probes' references are answers the base model really gives, greedily
+    assert float(printed[("probe", "normalized")][6]) == 1.0
+    # the base model cannot know the invented products' routing: its triage is mostly wrong
+    assert float(printed[("tickets", "json_fields")][6]) < 0.5
+
+    decision = decisions[0]
+    assert f"Verdict: {decision.action.value} (stage shadow -> {decision.stage_after.value})" in out
+    assert f"HTML report: {(workdir / 'reports' / 'support-triage.html').resolve()}" in out
+    assert (workdir / "reports" / "support-triage.html").stat().st_size > 1000
+
+    # a second run reuses the cached adapter and says so
+    code = main(
+        ["demo", "--quick", "--items", "1", "--probes", "1", "--json",
+         "--workdir", str(workdir), "--cache-dir", str(cache)]
+    )  # fmt: skip
+    result = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert result["adapter_reused"] is True and result["sent"] == 2
+    assert {c["category"] for c in result["categories"]} == {"tickets", "probe"}
+
+
+def test_quick_embeddings_demo_reports_the_retrieval_verdicts(tmp_path, capsys):
+    workdir = tmp_path / "work"
+    code = main(
+        ["demo", "--embeddings", "--quick", "--items", "6", "--json",
+         "--workdir", str(workdir), "--cache-dir", str(tmp_path / "cache")]
+    )  # fmt: skip
+    result = json.loads(capsys.readouterr().out)
+    assert code == 0
+    pairs, verdicts, decisions = _recorded(workdir, "kb-search")
+    assert len(pairs) == 6 and all(p.labels == {"task": "retrieval"} for p in pairs)
+    assert all(v.scorer == "retrieval" for v in verdicts) and len(verdicts) == 6
+    # real vectors reached the judge: every pair was scored, none shortcut as identical
+    assert all(v.reason == "scored" and v.arm_scores for v in verdicts)
+    counts = _counts(verdicts)
+    for figures in result["categories"]:
+        counter = counts[(figures["category"], "retrieval")]
+        assert (figures["wins"], figures["losses"], figures["ties"]) == (
+            counter["candidate"],
+            counter["control"],
+            counter["tie"],
+        )
+        assert 0 < figures["control_score"] <= 1 and 0 < figures["candidate_score"] <= 1
+    assert result["action"] == decisions[0].action.value
+    assert result["adapter_reused"] is False
