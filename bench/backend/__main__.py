@@ -1,10 +1,12 @@
 """``python -m bench.backend``: tokens/s and requests/s, batched backend vs one-at-a-time generate.
 
-Each round sends the same fixed set of requests (greedy, ``--max-tokens`` each) through plain
+Each round sends ``--requests`` requests (greedy, ``--max-tokens`` each) through plain
 transformers ``generate`` one request at a time (the baseline; it does not depend on concurrency,
-so it runs once per round) and then through the batched backend from 1, 8 and 32 concurrent
-clients. Rounds repeat so that a busy machine's swings show; each figure is the median over the
-rounds, and each ratio the median of the per-round ratios against that round's baseline."""
+so it runs once per round), then ``max(--requests, level)`` requests through the batched backend
+from 1, 8 and 32 concurrent clients, so every level keeps all its clients busy. Rates (tokens/s,
+requests/s) are compared, not totals. Rounds repeat so that a busy machine's swings show; each
+figure is the median over the rounds, and each ratio the median of the per-round ratios against
+that round's baseline."""
 
 from __future__ import annotations
 
@@ -30,7 +32,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         "--dtype", default="auto", choices=["auto", "float32", "float16", "bfloat16"]
     )
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
-    parser.add_argument("--requests", type=int, default=32, help="requests per level and run")
+    parser.add_argument(
+        "--requests", type=int, default=8, help="requests per run (at least the level)"
+    )
     parser.add_argument("--max-tokens", type=int, default=32)
     parser.add_argument("--max-batch-size", type=int, default=32)
     parser.add_argument("--batch-window-ms", type=float, default=5.0)
@@ -89,16 +93,22 @@ def main(argv: list[str] | None = None) -> int:
     for repeat in range(args.repeats):
         baseline = run_baseline(lm, args.requests, args.max_tokens)
         for level in args.concurrency:
-            batched = asyncio.run(run_batched(cfg, level, args.requests, args.max_tokens))
+            count = max(args.requests, level)
+            batched = asyncio.run(run_batched(cfg, level, count, args.max_tokens))
             runs[level].append((baseline, batched))
-        print(f"round {repeat + 1}/{args.repeats} done", file=sys.stderr)
+            print(
+                f"round {repeat + 1}/{args.repeats} c={level}: batched {batched.tokens_per_s:.1f}"
+                f" tok/s, baseline {baseline.tokens_per_s:.1f} tok/s",
+                file=sys.stderr,
+            )
     rows = [_row(level, pairs) for level, pairs in runs.items()]
     report = {
         "model": "SmolLM2-135M-Instruct (GGUF Q4_1, dequantized)",
         "device": str(lm.device),
         "dtype": str(lm.dtype).removeprefix("torch."),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
-        "requests_per_level": args.requests,
+        "requests": {str(c): max(args.requests, c) for c in args.concurrency},
+        "baseline_requests": args.requests,
         "max_tokens": args.max_tokens,
         "repeats": args.repeats,
         "levels": rows,
@@ -109,8 +119,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     print(f"{report['model']} on {report['device']} ({report['dtype']}), {report['machine']}")
     print(
-        f"{args.requests} requests per level, max_tokens {args.max_tokens}, greedy, "
-        f"median of {args.repeats} runs; baseline = transformers generate, one at a time"
+        f"max({args.requests}, concurrency) requests per level, max_tokens {args.max_tokens}, "
+        f"greedy, median of {args.repeats} rounds; baseline = transformers generate, one at a time"
     )
     print(
         f"{'conc':>4} {'batched tok/s':>14} {'base tok/s':>11} {'ratio':>6} "
