@@ -61,6 +61,7 @@ class WorkerStats:
     dead_letters: int = 0
     acked: int = 0
     store_errors: int = 0
+    internal_errors: int = 0
 
 
 class JudgeWorker:
@@ -94,6 +95,7 @@ class JudgeWorker:
         self._dead = DeadLetters(redis, self.config.stream_maxlen)
         self._write_once = redis.register_script(WRITE_ONCE)
         self._last_reclaim = 0.0
+        self._own_pending = True  # first read: entries this name left unacknowledged, if any
 
     # lifecycle -------------------------------------------------------------------------------
 
@@ -204,16 +206,25 @@ class JudgeWorker:
     async def _read(self, until_idle: bool) -> list[Entry]:
         if not self._streams:
             return []
+        if self._own_pending:  # our own delivered but unacknowledged entries (after a restart)
+            batch = await self._read_from("0", None, reclaimed=True)
+            if len(batch) < self.config.batch_size:
+                self._own_pending = False
+            if batch:
+                return batch
         block = min(self.config.read_block_ms, 100) if until_idle else self.config.read_block_ms
+        return await self._read_from(">", block, reclaimed=False)
+
+    async def _read_from(self, start: str, block: int | None, *, reclaimed: bool) -> list[Entry]:
         with store_errors("judge read"):
             response = await self.redis.xreadgroup(
                 keys.JUDGE_GROUP,
                 self.name,
-                dict.fromkeys(self._streams, ">"),
+                dict.fromkeys(self._streams, start),
                 count=self.config.batch_size,
                 block=block,
             )
-        batch = self._entries(response, reclaimed=False)
+        batch = self._entries(response, reclaimed=reclaimed)
         self.stats.read += len(batch)
         return batch
 
@@ -223,7 +234,9 @@ class JudgeWorker:
         for stream, entries in cast(list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes]]]]],
                                     response or []):  # fmt: skip
             experiment = self._streams[stream.decode()]
-            batch.extend((experiment, entry_id, fields, reclaimed) for entry_id, fields in entries)
+            batch.extend(
+                (experiment, entry_id, fields, reclaimed) for entry_id, fields in entries if fields
+            )
         return batch
 
     async def _reclaim(self, *, force: bool) -> list[Entry]:
@@ -258,11 +271,23 @@ class JudgeWorker:
 
         async def one(entry: Entry) -> None:
             async with limit:
-                await self._handle(entry)
+                try:
+                    await self._handle(entry)
+                except StoreUnavailable:
+                    raise  # nothing is acknowledged; the batch comes back after reconnecting
+                except Exception as exc:  # the edge of one pair's task: no crash loop on a bug
+                    log.exception("judge worker %s: pair entry %r failed", self.name, entry[1])
+                    self.stats.internal_errors += 1
+                    await self._dead_letter(entry[0], entry[1].decode(), fields_json(entry[2]),
+                                            "internal_error", repr(exc))  # fmt: skip
 
-        async with asyncio.TaskGroup() as group:
-            for entry in batch:
-                group.create_task(one(entry))
+        try:
+            async with asyncio.TaskGroup() as group:
+                for entry in batch:
+                    group.create_task(one(entry))
+        except* StoreUnavailable as failed:
+            self._own_pending = True
+            raise failed.exceptions[0] from None
         by_stream: dict[str, list[bytes]] = {}
         for experiment, entry_id, _, _ in batch:
             by_stream.setdefault(keys.pairs(experiment), []).append(entry_id)

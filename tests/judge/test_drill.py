@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 import redis
 import yaml
@@ -20,6 +21,7 @@ from judge.worker import JudgeWorker
 from tests.judge.cli_entry import main as cli
 from tests.judge.helpers import EXP, make_pair, make_settings
 from tests.servers.judge_double import Step
+from tests.servers.runner import free_port
 from tunegate import keys
 from tunegate.records import decode_verdict, encode
 
@@ -110,9 +112,18 @@ async def test_sigterm_finishes_the_batch_and_check_follows_the_heartbeat(
     config = write_config(tmp_path / "c.yaml", redis_url, judge_url, batch_size=4)
     for i in range(12):
         await aredis.xadd(keys.pairs(EXP), encode(make_pair(f"a{i}", f"b{i}")))
-    worker = spawn(config, "--name", "w")
+    port = free_port()
+    worker = spawn(config, "--name", "w", "--metrics-port", str(port))
     try:
         await wait_for(lambda: pending_of(aredis, "w"), 30, "the worker to take a batch")
+        async with httpx.AsyncClient() as http:
+
+            async def scraped_ok() -> bool:
+                text = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
+                assert 'tunegate_judge_pending{experiment="exp"}' in text
+                return 'tunegate_judge_calls_total{experiment="exp",outcome="ok"}' in text
+
+            await wait_for(scraped_ok, 20, "a judge call counted on /metrics")
         assert await asyncio.to_thread(cli, ["judge", "--config", str(config), "--check"]) == 0
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(20) == 0

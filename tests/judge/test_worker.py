@@ -8,6 +8,7 @@ from typing import Any
 
 import orjson
 import pytest
+import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry
 
 from judge.metrics import JudgeMetrics
@@ -284,3 +285,63 @@ async def test_stop_finishes_the_current_batch(redis_url, aredis, judge_double, 
     assert stats.acked == 4 and len(await verdicts(aredis)) == 4
     pending = await aredis.xpending(keys.pairs(EXP), keys.JUDGE_GROUP)
     assert pending["pending"] == 0  # nothing left half-done; the other 4 were never read
+
+
+class BoomScorer:
+    """A scorer with a bug: the worker must dead-letter the pair and keep going."""
+
+    name = "boom"
+
+    def applies(self, ctx: Any) -> bool:
+        return True
+
+    def judge_version(self, ctx: Any) -> str:
+        return "boom/1"
+
+    async def score(self, ctx: Any) -> Any:
+        raise RuntimeError("scorer bug")
+
+
+async def test_a_scorer_bug_dead_letters_the_pair_without_a_crash_loop(redis_url, aredis):
+    from judge.scorers import build_registry
+
+    registry = {**build_registry(), "boom": BoomScorer()}
+    settings = make_settings(redis_url, scorers=["boom"])
+    await add(aredis, make_pair("x", "y"), make_pair("z", "z"))
+    worker = await drain(settings, aredis, registry=registry)
+    letters = await dead(aredis)
+    assert [d["reason"] for d in letters] == ["internal_error"]  # the identical pair got its tie
+    assert "scorer bug" in letters[0]["error"] and worker.stats.internal_errors == 1
+    assert [v.reason for v in await verdicts(aredis)] == ["identical"]
+
+
+async def test_worker_survives_a_redis_restart(redis_server, redis_url, aredis):
+    settings = make_settings(redis_url)
+
+    async def until(predicate: Any, what: str) -> None:
+        deadline = time.monotonic() + 20
+        while not await predicate():
+            assert time.monotonic() < deadline, what
+            await asyncio.sleep(0.02)
+
+    async with JudgeWorker(settings, aredis) as worker:
+        task = asyncio.create_task(worker.run())
+        await add(aredis, make_pair("a", "a"))
+        await until(lambda: _has(aredis, 1), "first verdict")
+        await asyncio.to_thread(redis_server.stop)
+
+        async def failed() -> bool:
+            return worker.stats.store_errors > 0
+
+        await until(failed, "the worker to notice the outage")
+        await asyncio.to_thread(redis_server.start)
+        fresh = aioredis.Redis.from_url(redis_url)  # the test's own pooled connection died too
+        await add(fresh, make_pair("b", "b"))
+        await until(lambda: _has(fresh, 2), "a verdict after the restart")
+        await fresh.aclose()
+        worker.stop()
+        await asyncio.wait_for(task, 10)
+
+
+async def _has(aredis: Any, n: int) -> bool:
+    return bool(await aredis.xlen(keys.verdicts(EXP)) >= n)
