@@ -8,7 +8,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 
-from proxy.errors import PayloadTooLarge, ProxyError
+from proxy.errors import BadRequest, PayloadTooLarge, ProxyError
 
 __all__ = [
     "PAIR_ID_HEADER",
@@ -46,7 +46,7 @@ async def read_body(receive: Receive, content_length: str | None, limit: int) ->
     while message.get("more_body", False):
         message = await receive()
         if message["type"] == "http.disconnect":
-            raise asyncio.CancelledError("client disconnected while sending the body")
+            raise BadRequest("client disconnected while sending the body")
         part = message.get("body", b"")
         size += len(part)
         if size > limit:
@@ -95,20 +95,30 @@ async def send_error(
 class DisconnectGuard:
     """Cancels the request's task when the client goes away before the response is complete.
 
-    ASGI reports a disconnect only through ``receive``; once the body is read, a watcher task
-    waits on it. ``close`` (before the last body message) stops watching.
+    ASGI reports a disconnect only through ``receive``, so a watcher task must wait on it. Most
+    answers are back within ``WATCH_AFTER_S``; the watcher starts only after that (a timer is far
+    cheaper than a task per request), so a disconnect is noticed at most that much later.
+    ``close`` (before the last body message) stops watching.
     """
 
-    __slots__ = ("_finished", "_owner", "_watcher", "disconnected")
+    WATCH_AFTER_S = 0.05
+
+    __slots__ = ("_finished", "_owner", "_receive", "_timer", "_watcher", "disconnected")
 
     def __init__(self, receive: Receive) -> None:
         self._owner = asyncio.current_task()
+        self._receive = receive
         self._finished = False
         self.disconnected = False
-        self._watcher = asyncio.get_running_loop().create_task(self._watch(receive))
+        self._watcher: asyncio.Task[None] | None = None
+        self._timer = asyncio.get_running_loop().call_later(self.WATCH_AFTER_S, self._start)
 
-    async def _watch(self, receive: Receive) -> None:
-        message = await receive()
+    def _start(self) -> None:
+        if not self._finished:
+            self._watcher = asyncio.get_running_loop().create_task(self._watch())
+
+    async def _watch(self) -> None:
+        message = await self._receive()
         if message["type"] == "http.disconnect" and not self._finished:
             self.disconnected = True
             if self._owner is not None:
@@ -116,4 +126,6 @@ class DisconnectGuard:
 
     def close(self) -> None:
         self._finished = True
-        self._watcher.cancel()
+        self._timer.cancel()
+        if self._watcher is not None:
+            self._watcher.cancel()

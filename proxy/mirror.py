@@ -13,6 +13,8 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from types import TracebackType
 
+from prometheus_client import Gauge
+
 from proxy.config import MirrorSettings
 from proxy.metrics import ProxyMetrics
 from tunegate.errors import RecordError
@@ -82,6 +84,7 @@ class ShadowRunner:
             if b.requests_per_minute is not None or b.tokens_per_minute is not None
         }
         self._tasks: set[asyncio.Task[None]] = set()
+        self._gauges: dict[str, Gauge] = {}
         self._closing = False
 
     @property
@@ -122,7 +125,9 @@ class ShadowRunner:
         done: Callable[[ArmResult], None],
         meter: ShadowBudgetMeter | None,
     ) -> None:
-        gauge = self._metrics.shadow_inflight.labels(experiment)
+        gauge = self._gauges.get(experiment)
+        if gauge is None:
+            gauge = self._gauges[experiment] = self._metrics.shadow_inflight.labels(experiment)
         gauge.inc()
         try:
             result = await call(self._settings.timeout_seconds)

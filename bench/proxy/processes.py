@@ -164,14 +164,14 @@ class Targets:
         for fmt in ("json", "sse"):
             text = httpx.get(f"http://127.0.0.1:{self._ports['tunegate-on', fmt]}/metrics").text
             for family in text_string_to_metric_families(text):
-                if family.name in (
-                    "tunegate_pairs_logged",
-                    "tunegate_pairs_dropped",
-                    "tunegate_shadow_dropped",
-                    "tunegate_requests",
-                ):
+                if family.name in ("tunegate_pairs_logged", "tunegate_requests"):
                     total = sum(s.value for s in family.samples if s.name.endswith("_total"))
                     counts[f"{fmt}:{family.name}"] = total
+                if family.name in ("tunegate_pairs_dropped", "tunegate_shadow_dropped"):
+                    for sample in family.samples:
+                        if sample.name.endswith("_total") and sample.value:
+                            reason = sample.labels["reason"]
+                            counts[f"{fmt}:{family.name}:{reason}"] = sample.value
         client = redis.Redis.from_url(self._redis.url)
         counts["stream_length"] = client.xlen(keys.pairs("bench"))
         client.close()

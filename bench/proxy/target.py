@@ -64,6 +64,7 @@ def main(argv: list[str]) -> None:
         http="httptools",
         log_level="warning",
         access_log=False,
+        server_header=False,
         backlog=4096,
     )
 

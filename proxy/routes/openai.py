@@ -99,6 +99,8 @@ class OpenAIRoutes:
 
     async def _dispatch(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
         rt = self.rt
+        if not rt.ready:
+            raise Unavailable("the proxy is not serving (starting or shutting down)")
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         endpoint = _ENDPOINTS.get(path)
         if endpoint is None or scope["method"] != "POST":
@@ -111,7 +113,8 @@ class OpenAIRoutes:
         model = body.get("model")
         if not isinstance(model, str) or not model:
             raise BadRequest("'model' is required and must be a non-empty string", param="model")
-        cfg = rt.table.config(model) if rt.table is not None else None
+        assert rt.table is not None  # ready
+        cfg = rt.table.config(model)
         if cfg is None:
             await passthrough(rt, scope, receive, send, headers, raw, model)
             return
@@ -128,8 +131,7 @@ class OpenAIRoutes:
         headers: Mapping[str, str],
     ) -> None:
         rt = self.rt
-        if rt.table is None or rt.pairlog is None:
-            raise Unavailable("the proxy is not serving (starting or shutting down)")
+        assert rt.table is not None and rt.pairlog is not None  # checked by _dispatch
         state = rt.table.state(cfg.name)
         facts = experiment_facts(cfg, body, headers)
         served = choose_arm(state.stage, state.ab_weight, facts.user_key_hash)

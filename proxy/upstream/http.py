@@ -79,6 +79,9 @@ class HttpUpstream:
             )
             self._session = aiohttp.ClientSession(
                 connector=connector,
+                # one session serves every user: an upstream's cookies must never be replayed
+                # to it for another user (and skipping the jar saves work on every request)
+                cookie_jar=aiohttp.DummyCookieJar(),
                 auto_decompress=False,
                 skip_auto_headers=("User-Agent", "Accept-Encoding", "Content-Type"),
                 timeout=self._default_timeout,
