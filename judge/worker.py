@@ -36,6 +36,7 @@ from judge.pairwise import PairwiseJudge
 from judge.routing import resolve_scorers, shortcut
 from judge.scorers import AUTO, Embedder, Registry, Scored, Scorer, build_registry
 from judge.scorers.base import ScoreContext
+from judge.verdicts import build_verdict
 from tunegate import keys
 from tunegate.errors import ConfigError, RecordError, StoreUnavailable
 from tunegate.records import Arm, Verdict, decode_pair, encode
@@ -351,41 +352,13 @@ class JudgeWorker:
             await self._dead_letter(pair.experiment, pair.id, pair.model_dump_json(),
                                     "bad_record", str(exc), scorer=name)  # fmt: skip
             return
-        verdict = self._verdict(ctx, name, version, scored)
-        await self._write(verdict, done)
-
-    def _verdict(self, ctx: ScoreContext, scorer: str, version: str, scored: Scored) -> Verdict:
-        pair = ctx.pair
-        verdict = Verdict(
-            pair_id=pair.id,
-            experiment=pair.experiment,
-            scorer=scorer,
-            judge_version=version,
-            winner=scored.winner,
-            score=scored.score,
-            arm_scores=scored.arm_scores,
-            category=pair.category,
-            reason=scored.reason,
-            served_arm=pair.served_arm,
-            user_key_hash=pair.user_key_hash,
+        verdict = build_verdict(
+            ctx, name, version, scored, rationale_max_chars=self.config.rationale_max_chars
         )
-        result = scored.comparison
-        if result is not None:
-            limit = self.config.rationale_max_chars
-            verdict.orders = result.orders
-            verdict.inconsistent = result.inconsistent
-            verdict.judge_model = result.judge_model
-            verdict.template_hash = result.template.hash if result.template else None
-            verdict.tokens_in, verdict.tokens_out = result.tokens_in, result.tokens_out
-            verdict.cost_usd = result.cost_usd
-            verdict.rationale = result.rationale[:limit]
-            verdict.rationale_truncated = len(result.rationale) > limit
-            verdict.input_truncated = result.input_truncated
-            verdict.latency_s = result.latency_s
-            self.metrics.comparison(
-                pair.experiment, result, len(ctx.text(Arm.CANDIDATE)), len(ctx.text(Arm.CONTROL))
-            )
-        return verdict
+        if scored.comparison is not None:
+            lengths = len(ctx.text(Arm.CANDIDATE)), len(ctx.text(Arm.CONTROL))
+            self.metrics.comparison(pair.experiment, scored.comparison, *lengths)
+        await self._write(verdict, done)
 
     async def _write(self, verdict: Verdict, done: str) -> None:
         fields = encode(verdict)
