@@ -12,7 +12,9 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import redis.asyncio as aioredis
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -25,9 +27,15 @@ from demo.traffic import Sent, send_traffic
 from judge.config import JudgeEndpoint, JudgeSettings
 from proxy.config import MirrorSettings, ProxySettings
 from tunegate.records import Decision, Stage
+
+if TYPE_CHECKING:
+    from analysis.evidence import Evidence
 from tunegate.settings import ArmConfig, ExperimentConfig, RedisSettings, Settings
 
 __all__ = ["DemoOptions", "DemoResult", "run_demo"]
+
+#: Programmatic scorers take milliseconds a pair; an LLM judge seconds. Beyond this, give up.
+JUDGE_TIMEOUT_S = 900.0
 
 
 @dataclass
@@ -161,12 +169,64 @@ def _settings(prepared: Prepared, options: DemoOptions, redis: RedisSettings) ->
     )
 
 
-async def run_demo(options: DemoOptions, console: Console) -> DemoResult:
-    """One complete demo run; raises DemoError (or another TunegateError) when a step fails."""
+async def _mirror(
+    settings: Settings,
+    prepared: Prepared,
+    options: DemoOptions,
+    client: aioredis.Redis,
+    progress: Progress,
+) -> tuple[int, list[str]]:
+    """Send the traffic through a running proxy; wait until every served pair is logged."""
+    async with proxy_server(settings) as base_url:
+        task = progress.add_task("mirror traffic", total=len(prepared.items), note="")
+
+        def sent(item: Sent) -> None:
+            progress.advance(task)
+
+        results = await send_traffic(
+            base_url,
+            prepared.experiment,
+            prepared.items,
+            concurrency=options.concurrency,
+            max_tokens=prepared.max_tokens,
+            on_sent=sent,
+        )
+        served = sum(r.pair_id is not None for r in results)
+        failed = [r.error or "no pair id" for r in results if r.pair_id is None]
+        if not served:
+            raise DemoError(f"no request got through the proxy: {failed[0]}")
+        await wait_for_pairs(client, prepared.experiment, served, 600.0)
+    return served, failed
+
+
+async def _judge_and_decide(
+    settings: Settings, experiment: str, client: aioredis.Redis, progress: Progress
+) -> tuple[Decision, Evidence, list[CategoryFigures]]:
+    """Drain the pairs with a judge worker, then decide (recorded, not applied)."""
     from analysis.controller import Controller
     from analysis.evidence import load_evidence
-    from analysis.report import render_html
     from judge.worker import JudgeWorker
+
+    task = progress.add_task("judge pairs", total=None, note="burst")
+    async with JudgeWorker(settings, client) as worker:
+        try:
+            async with asyncio.timeout(JUDGE_TIMEOUT_S):
+                stats = await worker.run(until_idle=True)
+        except TimeoutError:
+            raise DemoError(
+                f"the judge did not drain the pairs in {JUDGE_TIMEOUT_S:.0f}s"
+            ) from None
+    progress.update(task, total=stats.read, completed=stats.read, note=f"{stats.verdicts} verdicts")
+    decision = await Controller(settings, client).step(experiment, apply=False)
+    evidence = await load_evidence(client, experiment)
+    scores = await arm_scores(await read_pairs(client, experiment))
+    figures = category_figures(await read_verdicts(client, experiment), scores)
+    return decision, evidence, figures
+
+
+async def run_demo(options: DemoOptions, console: Console) -> DemoResult:
+    """One complete demo run; raises DemoError (or another TunegateError) when a step fails."""
+    from analysis.report import render_html
 
     timings: dict[str, float] = {}
     start = time.perf_counter()
@@ -175,47 +235,15 @@ async def run_demo(options: DemoOptions, console: Console) -> DemoResult:
         timings["prepare"] = time.perf_counter() - start
         async with embedded_redis(options.workdir / "redis") as redis_settings:
             settings = _settings(prepared, options, redis_settings)
-            import redis.asyncio as aioredis
-
             assert redis_settings.url is not None
             client = aioredis.Redis.from_url(redis_settings.url.get_secret_value())
             try:
                 mark = time.perf_counter()
-                async with proxy_server(settings) as base_url:
-                    task = progress.add_task("mirror traffic", total=len(prepared.items), note="")
-
-                    def sent(item: Sent) -> None:
-                        progress.advance(task)
-
-                    results = await send_traffic(
-                        base_url,
-                        prepared.experiment,
-                        prepared.items,
-                        concurrency=options.concurrency,
-                        max_tokens=prepared.max_tokens,
-                        on_sent=sent,
-                    )
-                    served = [r for r in results if r.pair_id is not None]
-                    failed = [r.error or "no pair id" for r in results if r.pair_id is None]
-                    if not served:
-                        raise DemoError(f"no request got through the proxy: {failed[:1]}")
-                    await wait_for_pairs(client, prepared.experiment, len(served), 600.0)
+                served, failed = await _mirror(settings, prepared, options, client, progress)
                 timings["traffic"] = time.perf_counter() - mark
                 mark = time.perf_counter()
-                judge_task = progress.add_task("judge pairs", total=None, note="burst")
-                async with JudgeWorker(settings, client) as worker:
-                    stats = await worker.run(until_idle=True)
-                progress.update(
-                    judge_task,
-                    total=stats.read,
-                    completed=stats.read,
-                    note=f"{stats.verdicts} verdicts",
-                )
-                decision = await Controller(settings, client).step(prepared.experiment, apply=False)
-                evidence = await load_evidence(client, prepared.experiment)
-                pairs = await read_pairs(client, prepared.experiment)
-                figures = category_figures(
-                    await read_verdicts(client, prepared.experiment), await arm_scores(pairs)
+                decision, evidence, figures = await _judge_and_decide(
+                    settings, prepared.experiment, client, progress
                 )
                 timings["judge_and_decide"] = time.perf_counter() - mark
             finally:
@@ -234,7 +262,7 @@ async def run_demo(options: DemoOptions, console: Console) -> DemoResult:
         reused=prepared.reused,
         train_seconds=prepared.train_seconds,
         final_loss=prepared.final_loss,
-        sent=len(served),
+        sent=served,
         failed=failed,
         llm_judge=options.judge.model if options.judge else None,
         policy=policy,

@@ -71,8 +71,8 @@ async def proxy_server(settings: Settings, timeout_s: float = 60.0) -> AsyncIter
         async with asyncio.timeout(timeout_s):
             while not server.started:
                 if task.done():
-                    task.result()  # raises what stopped it
-                    raise RuntimeError("the proxy stopped before it started")
+                    task.result()  # raises what stopped it, if anything did
+                    raise DemoError("the proxy stopped before it started (see the log above)")
                 await asyncio.sleep(0.02)
         yield f"http://127.0.0.1:{port}/v1"
     finally:

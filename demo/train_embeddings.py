@@ -80,7 +80,9 @@ def _train(
             MultipleNegativesRankingLoss,
         )
     except ImportError:
-        from sentence_transformers.losses import MultipleNegativesRankingLoss
+        from sentence_transformers.losses import (  # type: ignore[no-redef]  # older releases
+            MultipleNegativesRankingLoss,
+        )
 
     torch.manual_seed(config.seed)
     model = SentenceTransformer(str(_base_dir()), device="cpu", local_files_only=True)

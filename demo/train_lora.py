@@ -41,7 +41,7 @@ class LoraConfig:
     alpha: int = 32
     dropout: float = 0.0
     target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
-    # LoRA on the upper layers only: backward then stops there, which saves a third of a step
+    # LoRA on the upper layers only: the backward pass then stops at the first adapted layer
     first_layer: int = 15
     max_length: int = 192
     seed: int = 7

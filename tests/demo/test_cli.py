@@ -40,12 +40,15 @@ def test_judge_flags_build_an_endpoint_with_the_key_from_the_environment(monkeyp
     assert "sk-test-secret" not in repr(options.judge)
 
 
-@pytest.mark.parametrize("flag", ["--steps", "--items", "--probes"])
-def test_counts_must_be_numbers(flag, capsys):
+@pytest.mark.parametrize(
+    ("flag", "value"),
+    [("--steps", "many"), ("--items", "0"), ("--probes", "-1"), ("--tolerance", "1.5")],
+)
+def test_counts_and_tolerance_are_checked(flag, value, capsys):
     with pytest.raises(SystemExit) as exc:
-        main(["demo", flag, "many"])
+        main(["demo", flag, value])
     assert exc.value.code == 2
-    assert "invalid int value" in capsys.readouterr().err
+    assert f"argument {flag}" in capsys.readouterr().err
 
 
 def test_default_workdir_is_relative_to_the_current_directory():

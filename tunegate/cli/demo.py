@@ -23,6 +23,20 @@ __all__ = ["register", "run"]
 QUICK = {"steps": 4, "items": 4, "probes": 4}
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _tolerance(text: str) -> float:
+    value = float(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {value}")
+    return value
+
+
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "demo",
@@ -31,11 +45,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument("--embeddings", action="store_true", help="the MiniLM retrieval demo")
     parser.add_argument("--quick", action="store_true", help="few steps and items (smoke test)")
-    parser.add_argument("--steps", type=int, default=None, metavar="N", help="training steps")
+    parser.add_argument("--steps", type=_positive, default=None, metavar="N", help="training steps")
     parser.add_argument(
-        "--items", type=int, default=None, metavar="N", help="held-out task items to send"
+        "--items", type=_positive, default=None, metavar="N", help="held-out task items to send"
     )
-    parser.add_argument("--probes", type=int, default=None, metavar="N", help="probes to send")
+    parser.add_argument(
+        "--probes", type=_positive, default=None, metavar="N", help="probes to send"
+    )
     parser.add_argument(
         "--workdir",
         type=Path,
@@ -53,7 +69,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--retrain", action="store_true", help="train even if cached")
     parser.add_argument(
         "--tolerance",
-        type=float,
+        type=_tolerance,
         default=0.05,
         help="per-category regression tolerance (policy.category_regression_tolerance)",
     )
