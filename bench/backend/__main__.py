@@ -1,12 +1,12 @@
 """``python -m bench.backend``: tokens/s and requests/s, batched backend vs one-at-a-time generate.
 
-Each round sends ``--requests`` requests (greedy, ``--max-tokens`` each) through plain
-transformers ``generate`` one request at a time (the baseline; it does not depend on concurrency,
-so it runs once per round), then ``max(--requests, level)`` requests through the batched backend
-from 1, 8 and 32 concurrent clients, so every level keeps all its clients busy. Rates (tokens/s,
-requests/s) are compared, not totals. Rounds repeat so that a busy machine's swings show; each
-figure is the median over the rounds, and each ratio the median of the per-round ratios against
-that round's baseline."""
+For each concurrency level (1, 8, 32), a round sends ``--requests`` requests (greedy,
+``--max-tokens`` each) through plain transformers ``generate`` one request at a time (the
+baseline), then ``max(--requests, level)`` requests through the batched backend from that many
+concurrent clients, so every level keeps all its clients busy. The baseline runs right before
+each level so that both see the same machine load (on a shared machine the load swings). Rates
+(tokens/s, requests/s) are compared, not totals. Rounds repeat; each figure is the median over the
+rounds, and each ratio the median of the per-round ratios against the adjacent baseline."""
 
 from __future__ import annotations
 
@@ -91,8 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     run_baseline(lm, 1, args.max_tokens)  # warm-up
     runs: dict[int, list[tuple[RunResult, RunResult]]] = {c: [] for c in args.concurrency}
     for repeat in range(args.repeats):
-        baseline = run_baseline(lm, args.requests, args.max_tokens)
         for level in args.concurrency:
+            baseline = run_baseline(lm, args.requests, args.max_tokens)
             count = max(args.requests, level)
             batched = asyncio.run(run_batched(cfg, level, count, args.max_tokens))
             runs[level].append((baseline, batched))
