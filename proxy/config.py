@@ -69,6 +69,9 @@ class MirrorSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     max_inflight: int = Field(default=256, ge=1)
     timeout_seconds: float = Field(default=60.0, gt=0)
+    # A copy waits this long before it starts, so requests that arrive meanwhile are served
+    # first: served work goes ahead of shadow work on a busy event loop.
+    start_delay_ms: float = Field(default=1.0, ge=0)
 
 
 class PairLogSettings(BaseModel):

@@ -130,6 +130,8 @@ class ShadowRunner:
             gauge = self._gauges[experiment] = self._metrics.shadow_inflight.labels(experiment)
         gauge.inc()
         try:
+            if self._settings.start_delay_ms:
+                await asyncio.sleep(self._settings.start_delay_ms / 1000)
             result = await call(self._settings.timeout_seconds)
             if meter is not None:
                 meter.charge(result)

@@ -16,17 +16,11 @@ import yaml
 from tests.proxy.conftest import Doubles
 from tests.servers.runner import free_port
 
-# The serve command alone (the full `tunegate` parser also loads every other plane's command).
-RUN_SERVE = (
-    "import argparse, sys; from tunegate.cli import serve; p = argparse.ArgumentParser();"
-    " serve.register(p.add_subparsers()); a = p.parse_args(sys.argv[1:]); sys.exit(a.func(a))"
-)
-
 
 def serve(*args: str, cwd: Path) -> subprocess.Popen[str]:
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
     return subprocess.Popen(
-        [sys.executable, "-c", RUN_SERVE, "serve", *args],
+        [sys.executable, "-m", "tunegate", "serve", *args],
         cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
 
