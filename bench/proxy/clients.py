@@ -1,8 +1,9 @@
-"""Why aiohttp: the same keep-alive POST loop with httpx.AsyncClient and aiohttp, c=32, 3 s each."""
+"""Why aiohttp: one keep-alive POST loop with httpx, httpx2 (when installed) and aiohttp, c=32."""
 
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import time
 
 import aiohttp
@@ -26,6 +27,21 @@ async def _loop(post: object, deadline: float) -> int:
 async def _httpx(url: str, body: bytes) -> float:
     limits = httpx.Limits(max_connections=_CONCURRENCY, max_keepalive_connections=_CONCURRENCY)
     async with httpx.AsyncClient(limits=limits) as client:
+
+        async def post() -> None:
+            response = await client.post(
+                url, content=body, headers={"content-type": "application/json"}
+            )
+            response.read()
+
+        return await _run(post)
+
+
+async def _httpx2(url: str, body: bytes) -> float:
+    import httpx2  # optional: measured only where it is installed
+
+    limits = httpx2.Limits(max_connections=_CONCURRENCY, max_keepalive_connections=_CONCURRENCY)
+    async with httpx2.AsyncClient(limits=limits) as client:
 
         async def post() -> None:
             response = await client.post(
@@ -63,6 +79,8 @@ def compare_clients(base_url: str, body: str) -> dict[str, float]:
     url = f"{base_url}/v1/chat/completions"
     data = body.encode()
     results = {}
-    for name, fn in (("httpx", _httpx), ("aiohttp", _aiohttp)):
+    for name, fn in (("httpx", _httpx), ("httpx2", _httpx2), ("aiohttp", _aiohttp)):
+        if name == "httpx2" and importlib.util.find_spec("httpx2") is None:
+            continue
         results[name] = round(uvloop.run(fn(url, data)), 1)
     return results
