@@ -8,9 +8,14 @@ from dataclasses import dataclass
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from judge.pairwise import Comparison, direction
-from tunegate.records import Verdict, Winner
+from tunegate.records import Verdict
 
-__all__ = ["BiasMonitor", "JudgeMetrics"]
+__all__ = ["SHORTCUT_REASONS", "BiasMonitor", "JudgeMetrics"]
+
+#: Verdict reasons decided without calling a scorer (zero cost), each a shortcut counter label.
+SHORTCUT_REASONS = (
+    "identical", "candidate_error", "control_error", "both_error", "unpaired", "no_scorer",
+)  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -117,7 +122,7 @@ class JudgeMetrics:
         self.cache_hits.labels(experiment)
         for direction_ in ("in", "out"):
             self.tokens.labels(experiment, direction_)
-        for reason in ("identical", "candidate_error", "control_error"):
+        for reason in SHORTCUT_REASONS:
             self.shortcuts.labels(experiment, reason)
         self.pending.labels(experiment)
         self.latency.labels(experiment)
@@ -132,9 +137,9 @@ class JudgeMetrics:
             self.parse_failures.labels(experiment).inc()
 
     def verdict(self, verdict: Verdict) -> None:
-        winner = verdict.winner.value if verdict.winner else Winner.TIE.value
+        winner = verdict.winner.value if verdict.winner else "none"
         self.verdicts.labels(verdict.experiment, verdict.scorer, winner).inc()
-        if verdict.reason in ("identical", "candidate_error", "control_error", "both_error"):
+        if verdict.reason in SHORTCUT_REASONS:
             self.shortcuts.labels(verdict.experiment, verdict.reason).inc()
 
     def comparison(

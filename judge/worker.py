@@ -39,7 +39,7 @@ from judge.scorers.base import ScoreContext
 from judge.verdicts import build_verdict
 from tunegate import keys
 from tunegate.errors import ConfigError, RecordError, StoreUnavailable
-from tunegate.records import Arm, Verdict, decode_pair, encode
+from tunegate.records import Arm, Pair, Verdict, decode_pair, encode
 from tunegate.redis import store_errors
 from tunegate.settings import Settings
 
@@ -48,6 +48,8 @@ __all__ = ["JudgeWorker", "WorkerStats"]
 log = logging.getLogger(__name__)
 
 _DONE_TTL = 30 * 24 * 3600
+#: judge_version of the winner-less verdicts that account for pairs nothing can score
+UNSCORED = "unscored/1"
 Entry = tuple[str, bytes, dict[bytes, bytes], bool]  # experiment, entry id, fields, reclaimed
 
 
@@ -316,12 +318,10 @@ class JudgeWorker:
             )
             return
         if pair.candidate is None or pair.control is None:
-            await self._dead_letter(experiment, pair.id, pair.model_dump_json(), "missing_arm",
-                                    pair.mirror_skipped or "an arm has no result")  # fmt: skip
+            await self._unscored(pair, "unpaired")  # the proxy skipped the mirror, with a reason
             return
         if not scorers and decided is None:
-            await self._dead_letter(experiment, pair.id, pair.model_dump_json(), "no_scorer",
-                                    "no configured scorer applies to this pair")  # fmt: skip
+            await self._unscored(pair, "no_scorer")
             return
         targets: list[Scorer | None] = [*scorers] if scorers else [None]
         for scorer in targets:
@@ -359,6 +359,25 @@ class JudgeWorker:
             lengths = len(ctx.text(Arm.CANDIDATE)), len(ctx.text(Arm.CONTROL))
             self.metrics.comparison(pair.experiment, scored.comparison, *lengths)
         await self._write(verdict, done)
+
+    async def _unscored(self, pair: Pair, reason: str) -> None:
+        """Account for a pair nothing can score with a verdict that has no winner.
+
+        A single-arm pair (mirror skipped by design) or one no configured scorer applies to is
+        not a judge failure, so it is no dead letter (those count against the judge's health);
+        analysis ignores verdicts without a score.
+        """
+        verdict = Verdict(
+            pair_id=pair.id,
+            experiment=pair.experiment,
+            scorer=AUTO,
+            judge_version=UNSCORED,
+            reason=reason,
+            category=pair.category,
+            served_arm=pair.served_arm,
+            user_key_hash=pair.user_key_hash,
+        )
+        await self._write(verdict, keys.verdict_done(pair.experiment, pair.id, AUTO, UNSCORED))
 
     async def _write(self, verdict: Verdict, done: str) -> None:
         fields = encode(verdict)

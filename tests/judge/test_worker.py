@@ -232,14 +232,18 @@ async def test_reclaims_pending_of_a_dead_consumer(redis_url, aredis):
     assert len(await verdicts(aredis)) == 2
 
 
-async def test_bad_record_and_unscorable_pairs_are_dead_lettered(redis_url, aredis):
+async def test_bad_records_are_dead_lettered_and_unscorable_pairs_accounted(redis_url, aredis):
     settings = make_settings(redis_url)
     await aredis.xadd(keys.pairs(EXP), {"v": "1", "json": "{not json"})
     unscorable = make_pair("x", "y")  # no reference and no judge configured
-    await add(aredis, unscorable)
+    unpaired = make_pair("x", "y", reference="x")
+    unpaired.candidate, unpaired.mirror_skipped = None, "mirror_rate"
+    await add(aredis, unscorable, unpaired)
     await drain(settings, aredis)
-    reasons = sorted(d["reason"] for d in await dead(aredis))
-    assert reasons == ["bad_record", "no_scorer"]
+    assert [d["reason"] for d in await dead(aredis)] == ["bad_record"]
+    got = {v.pair_id: v for v in await verdicts(aredis)}
+    assert {v.reason for v in got.values()} == {"no_scorer", "unpaired"}
+    assert all(v.winner is None and v.score is None for v in got.values())
 
 
 async def test_heartbeat_and_unknown_scorer(redis_url, aredis):
@@ -267,7 +271,8 @@ async def test_two_experiments_and_explicit_scorers(redis_url, aredis):
     got = {v.scorer: v for v in await verdicts(aredis, "e1")}
     assert set(got) == {"exact", "rouge_l", "regex"}
     assert all(v.winner is Winner.CANDIDATE for v in got.values())
-    assert [d["reason"] for d in await dead(aredis, "e2")] == ["no_scorer"]
+    assert await dead(aredis, "e2") == []
+    assert [v.reason for v in await verdicts(aredis, "e2")] == ["no_scorer"]
 
 
 async def test_stop_finishes_the_current_batch(redis_url, aredis, judge_double, judge_url):
