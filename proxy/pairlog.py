@@ -123,12 +123,15 @@ class PairLogger:
         for _ in batch:
             self._buffer.popleft()
         self._metrics.buffer_depth.set(len(self._buffer))
+        logged: dict[str, int] = {}
         for i, pair in enumerate(batch):
             if isinstance(results[2 * i], Exception):
                 log.error("pair log: redis rejected pair %s: %s", pair.id, results[2 * i])
                 self._metrics.pairs_dropped.labels(pair.experiment, "rejected").inc()
             else:
-                self._metrics.pairs_logged.labels(pair.experiment).inc()
+                logged[pair.experiment] = logged.get(pair.experiment, 0) + 1
+        for experiment, count in logged.items():
+            self._metrics.pairs_logged.labels(experiment).inc(count)
 
     def _drop_batch(self, reason: str) -> None:
         for _ in range(min(self._settings.batch_size, len(self._buffer))):
