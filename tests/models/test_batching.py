@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncGenerator
+from typing import cast
 
 import orjson
 import pytest
@@ -78,7 +80,7 @@ async def test_client_leaving_a_stream_stops_its_row(tiny_lm):
         async with upstream.stream("/completions", request, {}, 30) as answer_stream:
             chunks = answer_stream.chunks()
             first = await anext(chunks)
-            await chunks.aclose()
+            await cast(AsyncGenerator[bytes, None], chunks).aclose()
         assert first.startswith(b"data: ")
         # the cancelled row leaves the batch; the next request is served promptly
         assert await asyncio.wait_for(answer(upstream, "Hi", 4), 20)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+from typing import Any
 
 import numpy as np
 import orjson
@@ -17,7 +18,9 @@ from tests.models.tiny import build_encoder
 TEXTS = ["The quick brown fox.", "Route this ticket to payments.", "What is two plus three?"]
 
 
-async def embed(upstream: EmbeddingsUpstream, texts: list[str] | str, **fields: object) -> dict:
+async def embed(
+    upstream: EmbeddingsUpstream, texts: list[str] | str, **fields: object
+) -> dict[str, Any]:
     request = orjson.dumps({"model": "enc", "input": texts, **fields})
     response = await upstream.send("POST", "/embeddings", request, {}, 30)
     assert response.status == 200, response.body

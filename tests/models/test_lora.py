@@ -36,7 +36,8 @@ def next_token_logits(upstream: CausalLMUpstream, adapter: str | None) -> torch.
     ids = torch.tensor([lm.tokenizer("What is two plus three?")["input_ids"]])
     with lm.lock, torch.inference_mode():
         out = lm.model(input_ids=ids, **lm.adapter_kwargs([adapter]))
-    return out.logits[0, -1]
+    logits: torch.Tensor = out.logits[0, -1]
+    return logits
 
 
 async def test_adapter_on_and_off_share_one_base(tiny_lora_pair):

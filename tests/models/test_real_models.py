@@ -9,12 +9,14 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import openai
 import orjson
 import pytest
 import redis
+from openai.types.chat import ChatCompletionMessageParam
 from prometheus_client import CollectorRegistry
 
 from proxy.app import create_app
@@ -26,13 +28,15 @@ from proxy.upstream.local.packaged import minilm_dir, smollm2_gguf
 from tests.models.tiny import build_random_lora_for
 from tests.servers.runner import serve_in_thread
 from tunegate import keys
-from tunegate.records import Arm, decode_pair, parse_response
+from tunegate.records import Arm, Pair, decode_pair, parse_response
 from tunegate.settings import Settings
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(150)]  # the first test loads SmolLM2
 
 SMOL = LocalModelConfig(path="packaged:smollm2", device="cpu", batch_window_ms=20.0)
-QUESTION = [{"role": "user", "content": "What is 2+3? Answer with the number only."}]
+QUESTION: list[ChatCompletionMessageParam] = [
+    {"role": "user", "content": "What is 2+3? Answer with the number only."}
+]
 
 
 @pytest.fixture(scope="session")
@@ -87,11 +91,11 @@ def smol_proxy(redis_url: str, smol_lora: Path, smollm2: LoadedLM) -> Iterator[t
         yield url, redis_url
 
 
-def wait_for_pairs(redis_url: str, count: int, timeout: float = 60) -> list:
+def wait_for_pairs(redis_url: str, count: int, timeout: float = 60) -> list[Pair]:
     client = redis.Redis.from_url(redis_url)
     deadline = time.monotonic() + timeout
     while True:
-        entries = client.xrange(keys.pairs("smol"))
+        entries = cast(list[tuple[bytes, dict[bytes, bytes]]], client.xrange(keys.pairs("smol")))
         pairs = [decode_pair(fields) for _, fields in entries]
         complete = [p for p in pairs if p.control and p.candidate]
         if len(complete) >= count:
@@ -109,7 +113,7 @@ def test_chat_through_the_proxy_with_adapter_off_and_on(smol_proxy):
         model="smol",
         messages=QUESTION,
         max_tokens=8,
-        temperature=0,  # type: ignore[arg-type]
+        temperature=0,
     )
     text = answer.choices[0].message.content or ""
     assert "5" in text
@@ -118,7 +122,7 @@ def test_chat_through_the_proxy_with_adapter_off_and_on(smol_proxy):
         messages=QUESTION,
         max_tokens=8,
         temperature=0,
-        stream=True,  # type: ignore[arg-type]
+        stream=True,
     )
     pieces = [c.choices[0].delta.content or "" for c in streamed if c.choices]
     assert len([p for p in pieces if p]) > 1
@@ -126,11 +130,12 @@ def test_chat_through_the_proxy_with_adapter_off_and_on(smol_proxy):
     pairs = wait_for_pairs(redis_url, 2)
     for pair in pairs:
         assert pair.served_arm is Arm.CONTROL  # shadow: the base serves, the LoRA is mirrored
+        assert pair.control is not None and pair.candidate is not None
+        assert pair.candidate.ok and pair.control.ok
         control = parse_response(pair.control)
         candidate = parse_response(pair.candidate)
         assert control.texts == [text]
         assert candidate.texts != control.texts  # adapter on vs off, one shared base
-        assert pair.candidate.ok and pair.control.ok
 
 
 async def test_minilm_matches_sentence_transformers():

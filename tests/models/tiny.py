@@ -41,7 +41,7 @@ def build_tokenizer(with_chat_template: bool = True) -> PreTrainedTokenizerFast:
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
     )
     core.train_from_iterator(SENTENCES, trainer)
-    tokenizer = PreTrainedTokenizerFast(
+    tokenizer = PreTrainedTokenizerFast(  # type: ignore[no-untyped-call]
         tokenizer_object=core,
         pad_token="<|pad|>",
         bos_token="<|im_start|>",
@@ -83,7 +83,7 @@ def build_lora(base_dir: Path, directory: Path, seed: int = 1) -> Path:
     )
     with warnings.catch_warnings():  # peft calls a transformers API deprecated for v6
         warnings.filterwarnings("ignore", "`is_gradient_checkpointing`", FutureWarning)
-        get_peft_model(base, config).save_pretrained(directory)
+        get_peft_model(base, config).save_pretrained(str(directory))
     return directory
 
 
@@ -146,7 +146,6 @@ def build_random_lora_for(config: object, directory: Path, r: int = 8, seed: int
             tensors[f"{prefix}.lora_B.weight"] = torch.randn(out, r, generator=generator) * 0.05
     directory.mkdir(parents=True, exist_ok=True)
     save_file(tensors, str(directory / "adapter_model.safetensors"))
-    LoraConfig(r=r, lora_alpha=2 * r, target_modules=["q_proj", "v_proj"]).save_pretrained(
-        directory
-    )
+    config = LoraConfig(r=r, lora_alpha=2 * r, target_modules=["q_proj", "v_proj"])
+    config.save_pretrained(str(directory))
     return directory
