@@ -2,7 +2,8 @@
 
 The quick run trains SmolLM2's LoRA adapter for a few steps, sends a few held-out tickets and
 probes through the real proxy (in-process models, shadow stage, 100 % mirroring), judges them
-with the real judge worker and decides with the real decision engine. The test then reads the
+with the real judge worker (plus the pairwise LLM judge against the HTTP judge double, as
+``--judge-url`` turns it on) and decides with the real decision engine. The test then reads the
 demo's own Redis back (its data stays in the work directory) and checks that what the demo
 printed is what was recorded.
 """
@@ -18,6 +19,8 @@ from typing import cast
 import pytest
 import redis
 
+from tests.servers.judge_double import JudgeDouble, prefer_longer
+from tests.servers.runner import serve_in_thread
 from tunegate import keys
 from tunegate.cli import main
 from tunegate.records import (
@@ -34,7 +37,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 LINE = re.compile(
     r"^category (\S+) \[(\w+)\]: (\d+) pairs, candidate (\d+) wins / (\d+) losses / (\d+) ties;"
-    r" mean score control ([\d.]+), candidate ([\d.]+)$",
+    r" mean score control ([\d.]+|-), candidate ([\d.]+|-)$",
     re.MULTILINE,
 )
 
@@ -63,12 +66,19 @@ def _counts(verdicts: list[Verdict]) -> dict[tuple[str | None, str], Counter[str
     return counts
 
 
-def test_quick_generative_demo_prints_what_it_recorded(tmp_path, capsys):
+def test_quick_generative_demo_prints_what_it_recorded(tmp_path, capsys, monkeypatch):
     workdir, cache = tmp_path / "work", tmp_path / "cache"
-    code = main(["demo", "--quick", "--workdir", str(workdir), "--cache-dir", str(cache)])
+    judge = JudgeDouble(policy=prefer_longer)
+    monkeypatch.setenv("DEMO_JUDGE_KEY", "sk-demo-test")
+    with serve_in_thread(judge.app) as judge_url:
+        code = main(
+            ["demo", "--quick", "--workdir", str(workdir), "--cache-dir", str(cache),
+             "--judge-url", f"{judge_url}/v1", "--judge-model", "judge-double",
+             "--judge-key-env", "DEMO_JUDGE_KEY"]
+        )  # fmt: skip
     out = capsys.readouterr().out
     assert code == 0, out
-    assert "Pairwise LLM judge: off" in out
+    assert "Pairwise LLM judge: on (judge-double" in out
     assert "Candidate trained in" in out
 
     pairs, verdicts, decisions = _recorded(workdir, "support-triage")
@@ -77,10 +87,20 @@ def test_quick_generative_demo_prints_what_it_recorded(tmp_path, capsys):
     assert {(p.control.status, p.candidate.status) for p in pairs if p.control and p.candidate} == {
         (200, 200)
     }
-    assert len(verdicts) == 8 and len(decisions) == 1
+    assert len(decisions) == 1
+    by_scorer = Counter(v.scorer for v in verdicts)
+    assert by_scorer["json_fields"] == 4 and by_scorer["normalized"] == 4
+    assert by_scorer["pairwise"] == 8  # the LLM judge saw every pair (or shortcut identical ones)
+    judged = sum(v.scorer == "pairwise" and v.reason != "identical" for v in verdicts)
+    assert len(judge.calls) == 2 * judged  # both orders of each judged pair
 
     printed = {(m[0], m[1]): m for m in LINE.findall(out)}
-    assert set(printed) == {("probe", "normalized"), ("tickets", "json_fields")}
+    assert set(printed) == {
+        ("probe", "normalized"),
+        ("tickets", "json_fields"),
+        ("probe", "pairwise"),
+        ("tickets", "pairwise"),
+    }
     for key, counter in _counts(verdicts).items():
         _, _, n, wins, losses, ties, _, _ = printed[key]
         assert (int(n), int(wins), int(losses), int(ties)) == (
@@ -99,14 +119,17 @@ def test_quick_generative_demo_prints_what_it_recorded(tmp_path, capsys):
     assert f"HTML report: {(workdir / 'reports' / 'support-triage.html').resolve()}" in out
     assert (workdir / "reports" / "support-triage.html").stat().st_size > 1000
 
-    # a second run reuses the cached adapter and says so
+    # a second run, without a judge endpoint, reuses the cached adapter and says both
     code = main(
         ["demo", "--quick", "--items", "1", "--probes", "1", "--json",
          "--workdir", str(workdir), "--cache-dir", str(cache)]
     )  # fmt: skip
-    result = json.loads(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    result = json.loads(captured.out)
     assert code == 0
+    assert "Pairwise LLM judge: off" in captured.err
     assert result["adapter_reused"] is True and result["sent"] == 2
+    assert result["llm_judge"] is None
     assert {c["category"] for c in result["categories"]} == {"tickets", "probe"}
 
 
