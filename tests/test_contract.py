@@ -124,3 +124,18 @@ def test_secrets_are_read_from_the_named_variable_and_never_shown(tmp_path, monk
     assert key is not None and key.get_secret_value() == "sk-secret-123"
     assert "sk-secret-123" not in repr(settings)
     assert "sk-secret-123" not in settings.model_dump_json()
+
+
+def test_embeddings_parse_from_floats_and_from_the_sdks_base64() -> None:
+    import base64
+    from array import array
+
+    vector = [0.25, -1.5, 3.0]
+    encoded = base64.b64encode(array("f", vector).tobytes()).decode()
+    for embedding in (vector, encoded):
+        body = json.dumps({"data": [{"index": 0, "embedding": embedding}], "usage": {}})
+        parsed = parse_response(ArmResult(upstream="u", model="m", status=200, body=body))
+        assert parsed.embeddings == [vector]
+    bad = json.dumps({"data": [{"embedding": "not base64!"}]})
+    with pytest.raises(RecordError):
+        parse_response(ArmResult(upstream="u", model="m", status=200, body=bad))

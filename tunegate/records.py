@@ -8,7 +8,11 @@ body or an SSE event stream) into a :class:`ParsedResponse` for the judge and an
 
 from __future__ import annotations
 
+import base64
+import binascii
+import sys
 import time
+from array import array
 from collections.abc import Mapping
 from enum import StrEnum
 from typing import Literal, TypeVar
@@ -306,12 +310,19 @@ def parse_response(result: ArmResult) -> ParsedResponse:
         body = orjson.loads(result.body)
     except (orjson.JSONDecodeError, ValueError) as exc:
         raise RecordError(f"arm {result.upstream}: body is not valid JSON: {exc}") from exc
+    try:
+        return _parse_json(body, result.upstream)
+    except (ValueError, TypeError, binascii.Error) as exc:
+        raise RecordError(f"arm {result.upstream}: malformed body: {exc}") from exc
+
+
+def _parse_json(body: object, upstream: str) -> ParsedResponse:
     if not isinstance(body, dict):
-        raise RecordError(f"arm {result.upstream}: body is not a JSON object")
+        raise RecordError(f"arm {upstream}: body is not a JSON object")
     parsed = ParsedResponse(usage=_usage(body.get("usage")))
     for item in body.get("data") or []:
-        if isinstance(item, dict) and isinstance(item.get("embedding"), list):
-            parsed.embeddings.append([float(x) for x in item["embedding"]])
+        if isinstance(item, dict) and "embedding" in item:
+            parsed.embeddings.append(_embedding(item["embedding"]))
     for choice in body.get("choices") or []:
         if not isinstance(choice, dict):
             continue
@@ -324,6 +335,24 @@ def parse_response(result: ArmResult) -> ParsedResponse:
             parsed.tool_calls.append([])
         parsed.finish_reasons.append(choice.get("finish_reason"))
     return parsed
+
+
+def _embedding(value: object) -> list[float]:
+    """A float list, or the base64 little-endian float32 that the openai SDK asks for by default."""
+    if isinstance(value, list):
+        return [float(x) for x in value]
+    if isinstance(value, str):
+        raw = base64.b64decode(value, validate=True)
+        if len(raw) % 4:
+            raise ValueError("base64 embedding is not a whole number of float32 values")
+        return list(array("f", raw)) if sys.byteorder == "little" else _swapped(raw)
+    raise ValueError("embedding is neither a list of numbers nor a base64 string")
+
+
+def _swapped(raw: bytes) -> list[float]:
+    values = array("f", raw)
+    values.byteswap()
+    return list(values)
 
 
 def _usage(value: object) -> dict[str, int]:
