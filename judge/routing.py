@@ -45,8 +45,20 @@ def _auto(ctx: ScoreContext, registry: Registry) -> list[str]:
     return [n for n in names if n in registry]
 
 
-def resolve_scorers(names: list[str], ctx: ScoreContext, registry: Registry) -> list[Scorer]:
-    """The scorers this pair gets, in order, each once; ``auto`` expands as described above."""
+def resolve_scorers(
+    names: list[str],
+    ctx: ScoreContext,
+    registry: Registry,
+    by_category: dict[str, list[str]] | None = None,
+) -> list[Scorer]:
+    """The scorers this pair gets, in order, each once; ``auto`` expands as described above.
+
+    ``by_category`` (the experiment's ``category_scorers``) replaces ``names`` for the pairs of
+    the categories it lists.
+    """
+    category = ctx.pair.category
+    if by_category and category is not None and category in by_category:
+        names = by_category[category]
     chosen: list[Scorer] = []
     for name in names:
         expanded = _auto(ctx, registry) if name == AUTO else [name]

@@ -10,6 +10,7 @@ over with XAUTOCLAIM.
 from __future__ import annotations
 
 import asyncio
+from itertools import chain
 import contextlib
 import logging
 import os
@@ -114,7 +115,11 @@ class JudgeWorker:
         if self._registry is None:
             self._registry = await self._build_registry()
         for experiment in self._experiments.values():
-            unknown = [n for n in experiment.scorers if n != AUTO and n not in self._registry]
+            listed = [
+                *experiment.scorers,
+                *chain.from_iterable(experiment.category_scorers.values()),
+            ]
+            unknown = [n for n in listed if n != AUTO and n not in self._registry]
             if unknown:
                 raise ConfigError(
                     f"experiments[{experiment.name}].scorers: unknown or unavailable scorer"
@@ -310,7 +315,7 @@ class JudgeWorker:
             ctx = ScoreContext.of(pair)
             config = self._experiments[experiment]
             assert self._registry is not None
-            scorers = resolve_scorers(config.scorers, ctx, self._registry)
+            scorers = resolve_scorers(config.scorers, ctx, self._registry, config.category_scorers)
             decided = shortcut(ctx)
         except RecordError as exc:
             await self._dead_letter(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from judge.pairwise import PairwiseJudge
 from judge.scorers.base import ScoreContext, Scored, Scorer, compare_arms
+from judge.scorers.contains import ContainsScorer
 from judge.scorers.embedding import Embedder, EmbeddingCosineScorer
 from judge.scorers.exact import ExactScorer
 from judge.scorers.json_fields import JsonFieldsScorer
@@ -44,6 +45,7 @@ def build_registry(
     scorers: list[Scorer] = [
         ExactScorer(),
         NormalizedScorer(),
+        ContainsScorer(),
         JsonFieldsScorer(),
         RegexScorer(),
         RougeLScorer(),

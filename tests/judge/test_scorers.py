@@ -113,3 +113,20 @@ def test_family_check():
     assert check_family("gpt-4o", {"e": "llama-ft"}, strict=True) == []
     with pytest.raises(ConfigError, match="strict_family_check"):
         check_family("qwen-judge", {"e": "qwen2-ft"}, strict=True)
+
+
+@pytest.mark.parametrize(
+    ("text", "reference", "expected"),
+    [
+        ("2 + 2 = 4", "4", 1.0),
+        ("The capital of France is Paris.", "paris", 1.0),
+        ("It is 14.", "4", 0.0),
+        ("New York City", "new york", 1.0),
+        ("York, new", "new york", 0.0),
+        ("", "4", 0.0),
+    ],
+)
+def test_contains_matches_whole_words_only(text: str, reference: str, expected: float) -> None:
+    from judge.scorers.contains import ContainsScorer
+
+    assert ContainsScorer().score_text(text, reference) == expected

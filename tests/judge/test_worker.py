@@ -350,3 +350,15 @@ async def test_worker_survives_a_redis_restart(redis_server, redis_url, aredis):
 
 async def _has(aredis: Any, n: int) -> bool:
     return bool(await aredis.xlen(keys.verdicts(EXP)) >= n)
+
+
+async def test_category_scorers_replace_the_default_for_their_category(redis_url, aredis):
+    settings = make_settings(redis_url)
+    settings.experiments[0].category_scorers = {"probe": ["contains"]}
+    probe = make_pair("The answer is 4.", "It is 14.", reference="4", category="probe")
+    other = make_pair("The answer is 4.", "It is 14.", reference="4", category="math")
+    await add(aredis, probe, other)
+    await drain(settings, aredis)
+    got = {v.pair_id: v for v in await verdicts(aredis)}
+    assert got[probe.id].scorer == "contains" and got[probe.id].winner is Winner.CANDIDATE
+    assert got[other.id].scorer == "normalized" and got[other.id].winner is Winner.TIE
