@@ -10,7 +10,6 @@ over with XAUTOCLAIM.
 from __future__ import annotations
 
 import asyncio
-from itertools import chain
 import contextlib
 import logging
 import os
@@ -18,6 +17,7 @@ import socket
 import time
 import uuid
 from dataclasses import asdict, dataclass
+from itertools import chain
 from types import TracebackType
 from typing import cast
 
