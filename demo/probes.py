@@ -1,9 +1,9 @@
 """Capability-regression probes: general questions with the answers the base model gives right.
 
-Each reference is a correct answer in the base model's own greedy phrasing (SmolLM2-135M-Instruct
-answers in a short sentence, not one word), so the judge's normalized match says whether the
-fine-tune still gives that answer. A fine-tune that forgets how to answer plain questions, or
-answers everything in its task's format, loses these pairs: a capability regression.
+Each reference is the key answer ("4", "Paris"); the demo scores the probe category with the
+judge's ``contains`` scorer, since SmolLM2-135M-Instruct answers in a short sentence rather than
+one word. A fine-tune that forgets how to answer plain questions, or answers everything in its
+task's format, loses these pairs: a capability regression.
 """
 
 from __future__ import annotations

@@ -155,6 +155,8 @@ def _settings(prepared: Prepared, options: DemoOptions, redis: RedisSettings) ->
         stage=Stage.SHADOW,
         mirror_rate=1.0,
         sticky_key="none",
+        # probes carry short key answers that the base model wraps in a sentence
+        category_scorers={"probe": ["contains"]},
         policy=policy,
     )
     # shadow copies wait behind served requests on a busy CPU: give them the upstream's patience

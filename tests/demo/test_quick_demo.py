@@ -89,14 +89,14 @@ def test_quick_generative_demo_prints_what_it_recorded(tmp_path, capsys, monkeyp
     }
     assert len(decisions) == 1
     by_scorer = Counter(v.scorer for v in verdicts)
-    assert by_scorer["json_fields"] == 4 and by_scorer["normalized"] == 4
+    assert by_scorer["json_fields"] == 4 and by_scorer["contains"] == 4
     assert by_scorer["pairwise"] == 8  # the LLM judge saw every pair (or shortcut identical ones)
     judged = sum(v.scorer == "pairwise" and v.reason != "identical" for v in verdicts)
     assert len(judge.calls) == 2 * judged  # both orders of each judged pair
 
     printed = {(m[0], m[1]): m for m in LINE.findall(out)}
     assert set(printed) == {
-        ("probe", "normalized"),
+        ("probe", "contains"),
         ("tickets", "json_fields"),
         ("probe", "pairwise"),
         ("tickets", "pairwise"),
@@ -110,7 +110,7 @@ def test_quick_generative_demo_prints_what_it_recorded(tmp_path, capsys, monkeyp
             counter["tie"],
         )
     # the probes' references are answers the base model really gives, greedily
-    assert float(printed[("probe", "normalized")][6]) == 1.0
+    assert float(printed[("probe", "contains")][6]) == 1.0
     # the base model cannot know the invented products' routing: its triage is mostly wrong
     assert float(printed[("tickets", "json_fields")][6]) < 0.5
 
