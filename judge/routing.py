@@ -35,12 +35,15 @@ def shortcut(ctx: ScoreContext) -> Scored | None:
     return None
 
 
-def _auto(ctx: ScoreContext, registry: Registry) -> list[str]:
+def _auto(ctx: ScoreContext, registry: Registry, by_reference: list[str] | None) -> list[str]:
     names: list[str] = []
     if ctx.is_retrieval:
         names.append("retrieval")
     elif ctx.pair.reference is not None:
-        names.append("json_fields" if reference_object(ctx.pair.reference) else "normalized")
+        if by_reference is not None:
+            names.extend(by_reference)
+        else:
+            names.append("json_fields" if reference_object(ctx.pair.reference) else "normalized")
     names.append("pairwise")
     return [n for n in names if n in registry]
 
@@ -53,15 +56,14 @@ def resolve_scorers(
 ) -> list[Scorer]:
     """The scorers this pair gets, in order, each once; ``auto`` expands as described above.
 
-    ``by_category`` (the experiment's ``category_scorers``) replaces ``names`` for the pairs of
-    the categories it lists.
+    ``by_category`` (the experiment's ``category_scorers``) replaces the reference scorer that
+    ``auto`` would pick for the pairs of the categories it lists (the LLM judge still runs).
     """
     category = ctx.pair.category
-    if by_category and category is not None and category in by_category:
-        names = by_category[category]
+    override = (by_category or {}).get(category) if category is not None else None
     chosen: list[Scorer] = []
     for name in names:
-        expanded = _auto(ctx, registry) if name == AUTO else [name]
+        expanded = _auto(ctx, registry, override) if name == AUTO else [name]
         for item in expanded:
             scorer = registry[item]
             if scorer not in chosen and scorer.applies(ctx):

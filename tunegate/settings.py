@@ -74,8 +74,8 @@ class ExperimentConfig(BaseModel):
     )
     shadow_budget: ShadowBudget = Field(default_factory=ShadowBudget)
     scorers: list[str] = Field(default_factory=lambda: ["auto"])  # judge/scorers registry names
-    # per-category scorer lists that replace ``scorers`` for that category's pairs,
-    # e.g. {"probe": ["contains"]} for short key answers
+    # per category, the reference scorers that ``auto`` uses instead of its own pick
+    # (json_fields / normalized), e.g. {"probe": ["contains"]} for short key answers
     category_scorers: dict[str, list[str]] = Field(default_factory=dict)
     policy: Policy = Field(default_factory=Policy)
 
