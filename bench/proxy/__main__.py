@@ -4,6 +4,7 @@
     python -m bench.proxy --rounds 1 --duration 2        # a short pilot
     python -m bench.proxy --litellm /tmp/litellm-venv/bin/litellm   # add LiteLLM (JSON, c=32)
     python -m bench.proxy --clients            # also: httpx vs aiohttp client throughput
+    python -m bench.proxy --aiohttp --formats json   # also: off/on on the aiohttp client
 
 Against nginx returning a fixed completion (JSON or SSE), with wrk. Every round runs every
 (format, concurrency, target) once, in rotating order, so drift on a shared machine hits all
@@ -49,6 +50,9 @@ def _parse() -> argparse.Namespace:
     parser.add_argument("--formats", default="json,sse")
     parser.add_argument("--litellm", default=None, metavar="PATH", help="litellm executable")
     parser.add_argument("--clients", action="store_true", help="compare httpx and aiohttp")
+    parser.add_argument(
+        "--aiohttp", action="store_true", help="add off/on targets on the aiohttp client"
+    )
     parser.add_argument("--ttft-samples", type=int, default=300)
     parser.add_argument("--out", type=Path, default=Path("bench/results"))
     return parser.parse_args()
@@ -136,9 +140,10 @@ def _summary(results: dict[Key, list[WrkResult]]) -> list[dict[str, object]]:
         per_cpu[key] = statistics.median(cpu) if cpu else None
     for (fmt, conc, name), (rps, p50, p99) in sorted(med.items()):
         direct = med.get((fmt, conc, "direct"))
-        off = med.get((fmt, conc, "tunegate-off"))
+        base = "tunegate-off-aio" if name.endswith("-aio") else "tunegate-off"  # same client
+        off = med.get((fmt, conc, base))
         efficiency = per_cpu[fmt, conc, name]
-        off_efficiency = per_cpu.get((fmt, conc, "tunegate-off"))
+        off_efficiency = per_cpu.get((fmt, conc, base))
         rows.append(
             {
                 "format": fmt,
@@ -185,7 +190,8 @@ def _print_table(rows: list[dict[str, object]]) -> None:
 def main() -> None:
     args = _parse()
     report: dict[str, object] = {"args": {k: str(v) for k, v in vars(args).items()}}
-    with Targets(litellm=args.litellm) as targets, Nginx(targets.port(), targets.port()) as nginx:
+    targets = Targets(litellm=args.litellm, aiohttp=args.aiohttp)
+    with targets, Nginx(targets.port(), targets.port()) as nginx:
         targets.start(nginx)
         if args.clients:
             report["clients"] = compare_clients(f"http://127.0.0.1:{nginx.json_port}", BODY_JSON)

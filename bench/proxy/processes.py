@@ -25,6 +25,8 @@ __all__ = ["Targets"]
 
 ROOT = Path(__file__).resolve().parents[2]
 TUNEGATE = {"tunegate-pass": "pass", "tunegate-off": "off", "tunegate-on": "on"}
+#: The same modes on the aiohttp client (``--aiohttp``): the lean client's baseline.
+AIOHTTP = {"tunegate-off-aio": "off-aiohttp", "tunegate-on-aio": "on-aiohttp"}
 PATH = "/v1/chat/completions"
 
 
@@ -46,8 +48,9 @@ def _wait_http(url: str, process: subprocess.Popen[bytes], timeout: float) -> No
 class Targets:
     """Starts and stops everything the benchmark talks to (except nginx)."""
 
-    def __init__(self, litellm: str | None = None) -> None:
+    def __init__(self, litellm: str | None = None, aiohttp: bool = False) -> None:
         self.litellm = litellm
+        self._tunegate = {**TUNEGATE, **(AIOHTTP if aiohttp else {})}
         self._dir = tempfile.TemporaryDirectory(prefix="tg-bench-")
         self._redis = EmbeddedRedis(Path(self._dir.name) / "redis", port=free_port())
         self._processes: list[subprocess.Popen[bytes]] = []
@@ -57,7 +60,7 @@ class Targets:
     @property
     def names(self) -> list[str]:
         extra = ["litellm", "litellm-mirror"] if self.litellm else []
-        return ["direct", *TUNEGATE, *extra]
+        return ["direct", *self._tunegate, *extra]
 
     def port(self) -> int:
         return free_port()
@@ -65,7 +68,7 @@ class Targets:
     def start(self, nginx: Nginx) -> None:
         redis_url = self._redis.start()
         env = dict(os.environ, PYTHONPATH=str(ROOT))
-        for name, mode in TUNEGATE.items():
+        for name, mode in self._tunegate.items():
             for fmt, upstream_port in (("json", nginx.json_port), ("sse", nginx.sse_port)):
                 port = free_port()
                 process = subprocess.Popen(

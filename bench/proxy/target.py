@@ -5,6 +5,9 @@ Run as ``python -m bench.proxy.target MODE UPSTREAM_URL PORT REDIS_URL``; modes:
 - ``pass``: no experiment, the request is relayed to the passthrough upstream (no pair);
 - ``off``: an experiment with mirroring off (the served leg's pair is still logged);
 - ``on``: an experiment with 100 % mirroring and pair logging.
+
+A mode ending in ``-aiohttp`` (``off-aiohttp``, ``on-aiohttp``) makes every upstream use the
+aiohttp client even for http:// URLs: the baseline for the lean client (proxy/upstream/lean.py).
 """
 
 from __future__ import annotations
@@ -52,9 +55,24 @@ def settings_for(mode: str, upstream_url: str, port: int, redis_url: str) -> Set
     )
 
 
+def _force_aiohttp() -> None:
+    import proxy.app
+    from proxy.config import UpstreamConfig
+    from proxy.upstream import Upstream
+    from proxy.upstream.http import HttpUpstream
+
+    def build(name: str, cfg: UpstreamConfig) -> Upstream:
+        return HttpUpstream(name, cfg)
+
+    setattr(proxy.app, "build_upstream", build)  # noqa: B010  # bench-only baseline switch
+
+
 def main(argv: list[str]) -> None:
     mode, upstream_url, port, redis_url = argv[0], argv[1], int(argv[2]), argv[3]
     logging.basicConfig(level=logging.WARNING)
+    mode, _, client = mode.partition("-")
+    if client == "aiohttp":
+        _force_aiohttp()
     settings = settings_for(mode, upstream_url, port, redis_url)
     uvicorn.run(
         create_app(settings),

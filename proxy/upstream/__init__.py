@@ -14,6 +14,10 @@ def build_upstream(name: str, cfg: UpstreamConfig) -> Upstream:
         from proxy.upstream.local import build_local_upstream  # lazy: pulls torch
 
         return build_local_upstream(name, cfg.local)
+    if cfg.base_url is not None and cfg.base_url.startswith("http://"):
+        from proxy.upstream.lean import LeanHttpUpstream  # plain HTTP: the faster client
+
+        return LeanHttpUpstream(name, cfg)
     from proxy.upstream.http import HttpUpstream
 
     return HttpUpstream(name, cfg)

@@ -1,0 +1,430 @@
+"""HTTP/1.1 client connections on asyncio Protocols with httptools; a keep-alive pool per upstream.
+
+Why not aiohttp for plain-HTTP upstreams: with 100 % mirroring every proxied request makes two
+upstream calls, and py-spy put about a third of the single worker's CPU inside aiohttp's client
+(request/response objects, header multidicts, stream readers, timers). This client does only what
+the proxy needs: one request at a time per connection, bodies as bytes, the response's status,
+content type and body (whole, or chunks as they arrive). See proxy/upstream/lean.py for the
+measured difference and for how errors become the proxy's UpstreamError tree.
+
+Errors raised here are the builtin kinds the seam translates: ``TimeoutError``, ``OSError``
+(``ConnectionError`` for a server that closed mid-answer) and ``httptools.HttpParserError``.
+
+Connection reuse: a connection goes back to the pool only when its answer was read to the end,
+the server allowed keep-alive (no ``Connection: close``, HTTP/1.1) and nothing failed; a timeout,
+an error, an abandoned stream, a HEAD answer or unexpected bytes close it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import Iterable
+from typing import cast
+
+import httptools
+
+__all__ = ["Connection", "ConnectionPool", "ServerClosed"]
+
+_HIGH_WATER = 256 * 1024  # buffered stream bytes before reading pauses
+
+
+class ServerClosed(ConnectionError):
+    """The server closed the connection before the answer was complete."""
+
+
+class Connection(asyncio.Protocol):
+    """One TCP connection: writes a request, parses its answer with httptools."""
+
+    __slots__ = (
+        "_body",
+        "_buffered",
+        "_chunks",
+        "_complete",
+        "_exc",
+        "_framed",
+        "_head_only",
+        "_headers_done",
+        "_loop",
+        "_paused",
+        "_pool",
+        "_streaming",
+        "_timer",
+        "_waiter",
+        "content_type",
+        "idle_since",
+        "keep_alive",
+        "parser",
+        "reused",
+        "status",
+        "transport",
+    )
+
+    def __init__(self, pool: ConnectionPool) -> None:
+        self._pool: ConnectionPool | None = pool  # None once it has left the pool
+        self._loop = pool.loop
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpResponseParser(self)
+        self._waiter: asyncio.Future[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._exc: BaseException | None = None
+        self._body: list[bytes] = []
+        self._chunks: deque[bytes] = deque()
+        self._buffered = 0
+        self._paused = False
+        self._streaming = False
+        self._head_only = False
+        self._headers_done = False
+        self._complete = True  # no answer pending
+        self._framed = False
+        self.status = 0
+        self.content_type: str | None = None
+        self.keep_alive = False
+        self.idle_since = 0.0
+        self.reused = False
+
+    # -- asyncio.Protocol --------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is no asyncio subclass
+
+    def data_received(self, data: bytes) -> None:
+        if self._complete:  # bytes nobody asked for: the connection cannot be trusted
+            self._fail(ServerClosed("unexpected bytes from the server"))
+            return
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            self._fail(exc)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+        if not self._complete:
+            if self._headers_done and not self._framed and not self._head_only:
+                self.on_message_complete()  # a body delimited by the close itself
+            else:
+                self._fail(exc or ServerClosed("the server closed the connection"))
+        if self._pool is not None:
+            self._pool.lost(self)
+
+    def pause_writing(self) -> None:  # request bodies are small and bounded: nothing to do
+        pass
+
+    def resume_writing(self) -> None:
+        pass
+
+    # -- httptools callbacks -------------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        if self._complete:  # a second answer to one request
+            self._fail(ServerClosed("unexpected answer from the server"))
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        lower = name.lower()
+        if lower == b"content-type":
+            self.content_type = value.decode("latin-1")
+        elif lower == b"content-length" or lower == b"transfer-encoding":
+            self._framed = True
+
+    def on_headers_complete(self) -> None:
+        self.status = self.parser.get_status_code()
+        if self.status < 200:  # 1xx interim answer: llhttp parses the real one next
+            self.content_type = None
+            return
+        self._headers_done = True
+        self.keep_alive = self.parser.should_keep_alive()
+        if self.status in (204, 304):
+            self._framed = True
+        if self._head_only:
+            self.keep_alive = False  # a HEAD answer announces a body it does not send
+            self.on_message_complete()
+        elif self._streaming:
+            self._wake()
+
+    def on_body(self, body: bytes) -> None:
+        if self._streaming:
+            self._chunks.append(body)
+            self._buffered += len(body)
+            if self._buffered > _HIGH_WATER and not self._paused and self.transport is not None:
+                self._paused = True
+                self.transport.pause_reading()
+            self._wake()
+        else:
+            self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        if self._complete:
+            return
+        self._complete = True
+        self._cancel_timer()
+        self._wake()
+
+    # -- request lifecycle -----------------------------------------------------------------------
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def _fail(self, exc: BaseException) -> None:
+        if self._exc is None:
+            self._exc = exc
+        self._cancel_timer()
+        self.keep_alive = False
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_exception(exc)
+        if self.transport is not None:
+            self.transport.abort()
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _on_timeout(self) -> None:
+        self._timer = None
+        self._fail(TimeoutError())
+
+    def start(
+        self, request: bytes, body: bytes, *, streaming: bool, head: bool, timeout_s: float
+    ) -> None:
+        """Write one request; the answer is read by :meth:`wait` (and :meth:`next_chunk`)."""
+        assert self.transport is not None
+        self._body = []
+        self._chunks.clear()
+        self._buffered = 0
+        self._streaming = streaming
+        self._head_only = head
+        self._headers_done = False
+        self._framed = False
+        self._complete = False
+        self.status = 0
+        self.content_type = None
+        self.keep_alive = False
+        self._timer = self._loop.call_later(timeout_s, self._on_timeout)
+        if not body:
+            self.transport.write(request)
+        elif len(body) <= 16384:
+            self.transport.write(request + body)  # one segment; the copy is cheaper than a syscall
+        else:
+            self.transport.writelines((request, body))
+
+    async def wait(self) -> None:
+        """Until the headers (streaming) or the whole answer (otherwise) have arrived."""
+        done = self._headers_done if self._streaming else self._complete
+        while not done:
+            if self._exc is not None:
+                raise self._exc
+            self._waiter = self._loop.create_future()
+            await self._waiter
+            done = self._headers_done if self._streaming else self._complete
+        if self._exc is not None and not self._complete:
+            raise self._exc
+
+    def body(self) -> bytes:
+        parts = self._body
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    async def next_chunk(self) -> bytes | None:
+        """The body bytes that arrived since the last call (joined); None at the end."""
+        while True:
+            if self._chunks:
+                chunks = self._chunks
+                data = chunks.popleft() if len(chunks) == 1 else b"".join(chunks)
+                chunks.clear()
+                self._buffered = 0
+                if self._paused and self.transport is not None:
+                    self._paused = False
+                    self.transport.resume_reading()
+                return data
+            if self._complete:
+                return None
+            if self._exc is not None:
+                raise self._exc
+            self._waiter = self._loop.create_future()
+            await self._waiter
+
+    @property
+    def reusable(self) -> bool:
+        return (
+            self._complete
+            and self._exc is None
+            and self.keep_alive
+            and self.transport is not None
+            and not self.transport.is_closing()
+        )
+
+    def release(self) -> None:
+        """Done with this answer: back to its pool when reusable, else closed."""
+        if self._pool is not None:
+            self._pool.release(self)
+        else:
+            self.close()
+
+    def close(self) -> None:
+        self._cancel_timer()
+        self._complete = True
+        if self.transport is not None:
+            self.transport.abort()
+
+
+class ConnectionPool:
+    """Keep-alive connections to one host:port, at most ``max_connections`` open at once.
+
+    ``acquire`` hands out an idle connection (most recently used first), opens a new one while
+    under the cap, or waits for one to be released. Idle connections older than
+    ``keepalive_s`` are closed instead of reused.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        max_connections: int,
+        connect_timeout_s: float,
+        keepalive_s: float = 30.0,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.max_connections = max_connections
+        self.connect_timeout_s = connect_timeout_s
+        self.keepalive_s = keepalive_s
+        self.loop = asyncio.get_running_loop()
+        self._idle: deque[Connection] = deque()
+        self._open = 0  # idle + busy + connecting
+        self._waiters: deque[asyncio.Future[Connection | None]] = deque()
+        self._closed = False
+
+    @property
+    def open_count(self) -> int:
+        return self._open
+
+    @property
+    def idle_count(self) -> int:
+        return len(self._idle)
+
+    def take_idle(self) -> Connection | None:
+        """An idle, open connection, or None (no await: the fast path of every request)."""
+        if self._closed:
+            return None
+        idle = self._idle
+        if not idle:
+            return None
+        now = self.loop.time()
+        stale = now - self.keepalive_s
+        while idle and idle[0].idle_since < stale:  # oldest first: close the expired ones
+            self._discard(idle.popleft())
+        while idle:
+            conn = idle.pop()
+            if conn.transport is not None and not conn.transport.is_closing():
+                conn.reused = True
+                return conn
+            self._discard(conn)
+        return None
+
+    async def acquire(self) -> Connection:
+        """A connection ready for one request (the caller bounds the wait with its deadline)."""
+        if self._closed:
+            raise ServerClosed("the upstream client is closed")
+        conn = self.take_idle()
+        if conn is not None:
+            return conn
+        while self._open >= self.max_connections:
+            waiter: asyncio.Future[Connection | None] = self.loop.create_future()
+            self._waiters.append(waiter)
+            try:
+                handed = await waiter
+            except BaseException:
+                if waiter.done() and not waiter.cancelled():
+                    self._pass_on(waiter.result())  # handed over just as we gave up
+                else:
+                    self._remove_waiter(waiter)
+                raise
+            if handed is not None:
+                return handed
+            # None: a slot was freed for us to open a connection in
+            if self._open < self.max_connections:
+                break
+        self._open += 1
+        try:
+            async with asyncio.timeout(self.connect_timeout_s):
+                _, conn = await self.loop.create_connection(
+                    lambda: Connection(self), self.host, self.port
+                )
+        except BaseException:
+            self._open -= 1
+            self._wake_waiter()
+            raise
+        return conn
+
+    def release(self, conn: Connection) -> None:
+        """Return ``conn`` after its answer: back to the pool when reusable, else closed."""
+        if conn.reusable and not self._closed:
+            self._pass_on(conn)
+        else:
+            conn.close()
+            self._discard(conn)
+
+    def _pass_on(self, conn: Connection | None) -> None:
+        """Hand ``conn`` (or a free slot when None) to the first waiter, else keep it idle."""
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(conn)
+                return
+        if conn is not None:
+            conn.idle_since = self.loop.time()
+            self._idle.append(conn)
+
+    def _remove_waiter(self, waiter: asyncio.Future[Connection | None]) -> None:
+        with contextlib.suppress(ValueError):
+            self._waiters.remove(waiter)
+
+    def _discard(self, conn: Connection) -> None:
+        """Forget ``conn`` (closed or closing); its slot goes to a waiter, if any."""
+        if conn._pool is not self:
+            return
+        conn._pool = None
+        conn.close()
+        self._open -= 1
+        self._wake_waiter()
+
+    def _wake_waiter(self) -> None:
+        if self._waiters and self._open < self.max_connections:
+            self._pass_on(None)
+
+    def lost(self, conn: Connection) -> None:
+        """A connection's socket closed: an idle one leaves the pool now."""
+        if conn in self._idle:
+            self._idle.remove(conn)
+            self._discard(conn)
+
+    def close(self) -> None:
+        """Close the idle connections; busy ones close when released."""
+        self._closed = True
+        while self._idle:
+            self._discard(self._idle.pop())
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_exception(ServerClosed("the upstream client is closed"))
+
+
+def request_head(
+    method: str, target: str, host: str, headers: Iterable[tuple[str, str]], length: int
+) -> bytes:
+    """The request line and headers, ending in the blank line."""
+    lines = [f"{method} {target} HTTP/1.1\r\nhost: {host}\r\n"]
+    for name, value in headers:
+        lines.append(f"{name}: {value}\r\n")
+    if length or method in ("POST", "PUT", "PATCH"):
+        lines.append(f"content-length: {length}\r\n")
+    lines.append("\r\n")
+    return "".join(lines).encode("latin-1")
