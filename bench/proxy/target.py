@@ -18,6 +18,7 @@ import sys
 import uvicorn
 
 from proxy.app import create_app
+from proxy.http_protocol import http_protocol
 from tunegate.settings import Settings
 
 __all__ = ["MODES", "settings_for"]
@@ -79,7 +80,7 @@ def main(argv: list[str]) -> None:
         host="127.0.0.1",
         port=port,
         loop="uvloop",
-        http="httptools",
+        http=http_protocol(),  # httptools, head and body in one write
         log_level="warning",
         access_log=False,
         server_header=False,
