@@ -58,6 +58,9 @@ class HttpStream:
 class HttpUpstream:
     """One model server reached over HTTP with a pooled keep-alive session."""
 
+    #: ``timeout_s`` bounds the whole call (connect, answer, body): callers need no timer of theirs
+    total_timeout = True
+
     def __init__(self, name: str, config: UpstreamConfig) -> None:
         if config.base_url is None:
             raise ValueError(f"upstream {name}: base_url is required for an HTTP upstream")

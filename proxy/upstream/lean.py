@@ -112,6 +112,9 @@ class _Chunks:
 class LeanHttpUpstream:
     """One model server reached over plain HTTP/1.1 with a keep-alive connection pool."""
 
+    #: ``timeout_s`` bounds the whole call (connect, answer, body): callers need no timer of theirs
+    total_timeout = True
+
     def __init__(self, name: str, config: UpstreamConfig) -> None:
         if config.base_url is None:
             raise ValueError(f"upstream {name}: base_url is required for an HTTP upstream")
