@@ -221,7 +221,9 @@ async def _judge_and_decide(
     progress.update(task, total=stats.read, completed=stats.read, note=f"{stats.verdicts} verdicts")
     decision = await Controller(settings, client).step(experiment, apply=False)
     evidence = await load_evidence(client, experiment)
-    scores = await arm_scores(await read_pairs(client, experiment))
+    config = settings.experiment(experiment)
+    by_category = config.category_scorers if config is not None else {}
+    scores = await arm_scores(await read_pairs(client, experiment), by_category)
     figures = category_figures(await read_verdicts(client, experiment), scores)
     return decision, evidence, figures
 

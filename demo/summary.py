@@ -64,8 +64,11 @@ async def read_pairs(client: aioredis.Redis, experiment: str) -> list[Pair]:
     return pairs
 
 
-async def arm_scores(pairs: list[Pair]) -> dict[tuple[str, str], list[dict[Arm, float]]]:
-    """Both arms' scores per (category, scorer) under the programmatic scorers ``auto`` picks.
+async def arm_scores(
+    pairs: list[Pair], by_category: dict[str, list[str]] | None = None
+) -> dict[tuple[str, str], list[dict[Arm, float]]]:
+    """Both arms' scores per (category, scorer) under the programmatic scorers ``auto`` picks
+    (with the experiment's ``category_scorers``).
 
     An arm that failed or answered something unscorable scores 0.
     """
@@ -73,7 +76,7 @@ async def arm_scores(pairs: list[Pair]) -> dict[tuple[str, str], list[dict[Arm, 
     scores: dict[tuple[str, str], list[dict[Arm, float]]] = {}
     for pair in pairs:
         ctx = ScoreContext.of(pair)
-        for scorer in resolve_scorers([AUTO], ctx, registry):
+        for scorer in resolve_scorers([AUTO], ctx, registry, by_category):
             row = {}
             for arm in (Arm.CONTROL, Arm.CANDIDATE):
                 alone = ScoreContext(pair, ctx.parsed(arm), ctx.parsed(arm))
