@@ -2,9 +2,10 @@
 
 For each category and scorer: how many pairs were judged and the candidate's wins, losses and
 ties (the verdicts the decision uses), and each arm's mean score under the judge's programmatic
-scorer (field accuracy of the triage JSON, whole-word match of a probe's key answer, reciprocal rank of the
-right article), scored again here over every pair so that identical answers count too (the judge
-shortcuts those to a tie without scoring them). These are the figures the demo prints.
+scorer (field accuracy of the triage JSON, whole-word match of a probe's key answer,
+reciprocal rank of the right article), scored again here over every pair so that identical
+answers count too (the judge shortcuts those to a tie without scoring them). These are the
+figures the demo prints.
 """
 
 from __future__ import annotations
