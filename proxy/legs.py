@@ -11,7 +11,7 @@ import contextlib
 import time
 from collections.abc import Mapping
 
-from proxy.errors import UpstreamError, UpstreamTimeout
+from proxy.errors import Overloaded, UpstreamError, UpstreamTimeout
 from proxy.streaming import StreamCapture
 from proxy.upstream.base import Upstream
 from tunegate.records import ArmResult
@@ -95,6 +95,8 @@ async def call_shadow(
         error = "timeout"
     except UpstreamError as exc:
         error = error_reason(exc)
+    except Overloaded:
+        status, error = Overloaded.status, "overloaded"  # an in-process model's queue is full
     except asyncio.CancelledError:
         error = "cancelled"  # shutdown: record what happened, the owner is awaiting us
     return arm_result(

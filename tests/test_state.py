@@ -16,12 +16,24 @@ async def test_state_versions_and_audit(redis_url: str) -> None:
     )
     assert first is not None and first.version == 1
     stale = await write_state(
-        client, "e", stage=Stage.PROMOTED, ab_weight=1, mirror_rate=1, actor="c", reason="x",
+        client,
+        "e",
+        stage=Stage.PROMOTED,
+        ab_weight=1,
+        mirror_rate=1,
+        actor="c",
+        reason="x",
         expected_version=0,
     )
     assert stale is None
     second = await write_state(
-        client, "e", stage=Stage.PROMOTED, ab_weight=1, mirror_rate=1, actor="c", reason="win",
+        client,
+        "e",
+        stage=Stage.PROMOTED,
+        ab_weight=1,
+        mirror_rate=1,
+        actor="c",
+        reason="win",
         expected_version=1,
     )
     assert second is not None and second.version == 2

@@ -103,3 +103,29 @@ def test_the_proxy_never_imports_torch():
         " assert 'torch' not in sys.modules and 'transformers' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+async def test_a_full_in_process_candidate_queue_is_recorded_as_overloaded() -> None:
+    from proxy.errors import Overloaded
+    from proxy.legs import call_shadow
+
+    class FullQueue:
+        """An in-process upstream whose batcher queue is full (what local/batcher.py raises)."""
+
+        name = "local-candidate"
+
+        async def send(self, method, path, body, headers, timeout_s):
+            raise Overloaded("queue full", retry_after=2.0)
+
+    result = await call_shadow(
+        FullQueue(),  # type: ignore[arg-type]
+        "/chat/completions",
+        b"{}",
+        {},
+        model="m",
+        stream=False,
+        timeout_s=1.0,
+        max_bytes=1024,
+    )
+    assert (result.status, result.error) == (429, "overloaded")
+    assert not result.ok

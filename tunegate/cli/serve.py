@@ -72,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from proxy.app import create_app
+    from proxy.http_protocol import http_protocol
 
     if settings.redis.url is None:
         log.info(
@@ -79,9 +80,14 @@ def run(args: argparse.Namespace) -> int:
             settings.redis.data_dir.resolve(),
         )
     loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
-    http = "httptools" if importlib.util.find_spec("httptools") else "h11"
+    # httptools with the response head and body written in one send (proxy/http_protocol.py)
+    http = http_protocol()
     log.info(
-        "serving on http://%s:%d (%s, %s)", settings.proxy.host, settings.proxy.port, loop, http
+        "serving on http://%s:%d (%s, %s)",
+        settings.proxy.host,
+        settings.proxy.port,
+        loop,
+        http if isinstance(http, str) else "httptools, coalesced writes",
     )
     uvicorn.run(
         create_app(settings),
