@@ -52,7 +52,7 @@ class DemoOptions:
     retrain: bool = False
     judge: JudgeEndpoint | None = None
     tolerance: float = 0.05
-    concurrency: int = 4
+    concurrency: int = 8
 
 
 @dataclass
