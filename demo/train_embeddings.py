@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from demo.articles import articles, load_queries
-from demo.train_lora import cache_root
+from demo.cache import TRAINING_FILE, cache_root, saving
 
 __all__ = ["EmbeddingConfig", "EmbeddingResult", "train_embeddings"]
 
@@ -107,13 +107,9 @@ def _train(
         loss_value = float(loss.detach())
         if on_step is not None:
             on_step(step, config.steps, loss_value)
-    partial = target.with_name(target.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    model.save(str(partial))
-    (partial / "tunegate-training.json").write_text(
-        json.dumps({"config": asdict(config), "final_loss": loss_value, "examples": len(pairs)})
-    )
-    partial.rename(target)
+    training = {"config": asdict(config), "final_loss": loss_value, "examples": len(pairs)}
+    with saving(target, training) as partial:
+        model.save(str(partial))
     return loss_value
 
 
@@ -129,7 +125,7 @@ def train_embeddings(
     pairs = _pairs()
     key = _key(pairs, config, _base_dir())
     target = cache_root(cache_dir) / "embeddings" / f"minilm-articles-{key}"
-    info = target / "tunegate-training.json"
+    info = target / TRAINING_FILE
     if info.is_file() and not force:
         loss = json.loads(info.read_text()).get("final_loss")
         return EmbeddingResult(target, True, time.perf_counter() - start, loss, key)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import random
 import shutil
 import time
@@ -20,6 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from demo.cache import TRAINING_FILE, cache_root, saving
 from demo.tickets import Ticket, load_tickets, prompt_for
 
 __all__ = ["AdapterResult", "LoraConfig", "base_checkpoint", "cache_root", "train_lora"]
@@ -60,14 +60,6 @@ class AdapterResult:
     key: str
 
 
-def cache_root(explicit: Path | None = None) -> Path:
-    """``explicit``, else ``$XDG_CACHE_HOME/tunegate``, else ``~/.cache/tunegate``."""
-    if explicit is not None:
-        return explicit
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "tunegate"
-
-
 def _gguf() -> Path:
     from proxy.upstream.local.packaged import smollm2_gguf
 
@@ -104,20 +96,17 @@ def _save_base(model: Any, tokenizer: Any, target: Path) -> bool:
     """Keep the dequantized weights as a plain checkpoint; False when this transformers refuses."""
     if (target / "config.json").is_file():
         return True
-    partial = target.with_name(target.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
     try:
-        # The weights are plain float tensors after dequantization; only the GGUF marker blocks
-        # save_pretrained, so drop it on this throwaway training copy.
-        model.hf_quantizer = None
-        if hasattr(model.config, "quantization_config"):
-            del model.config.quantization_config
-        model.save_pretrained(partial)
-        tokenizer.save_pretrained(partial)
+        with saving(target) as partial:
+            # The weights are plain float tensors after dequantization; only the GGUF marker
+            # blocks save_pretrained, so drop it on this throwaway training copy.
+            model.hf_quantizer = None
+            if hasattr(model.config, "quantization_config"):
+                del model.config.quantization_config
+            model.save_pretrained(partial)
+            tokenizer.save_pretrained(partial)
     except (ValueError, AttributeError, OSError):
-        shutil.rmtree(partial, ignore_errors=True)
         return False
-    partial.rename(target)
     return True
 
 
@@ -224,13 +213,9 @@ def _train(
         loss_value = float(loss.detach())
         if on_step is not None:
             on_step(step, config.steps, loss_value)
-    partial = target.with_name(target.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    peft_model.save_pretrained(str(partial), save_embedding_layers=False)
-    (partial / "tunegate-training.json").write_text(
-        json.dumps({"config": asdict(config), "final_loss": loss_value, "examples": len(tickets)})
-    )
-    partial.rename(target)
+    training = {"config": asdict(config), "final_loss": loss_value, "examples": len(tickets)}
+    with saving(target, training) as partial:
+        peft_model.save_pretrained(str(partial), save_embedding_layers=False)
     return loss_value
 
 
@@ -250,7 +235,7 @@ def train_lora(
     target = root / "adapters" / f"smollm2-tickets-{key}"
     base_dir = base_checkpoint(root)
     base = str(base_dir) if (base_dir / "config.json").is_file() else "packaged:smollm2"
-    info = target / "tunegate-training.json"
+    info = target / TRAINING_FILE
     if info.is_file() and not force:
         loss = json.loads(info.read_text()).get("final_loss")
         seconds = time.perf_counter() - start

@@ -18,7 +18,6 @@ import time
 import uuid
 from dataclasses import asdict, dataclass
 from itertools import chain
-from types import TracebackType
 from typing import cast
 
 import redis.asyncio as aioredis
@@ -40,6 +39,7 @@ from judge.scorers.base import ScoreContext
 from judge.verdicts import build_verdict
 from tunegate import keys
 from tunegate.errors import ConfigError, RecordError, StoreUnavailable
+from tunegate.lifecycle import AsyncResource
 from tunegate.records import Arm, Pair, Verdict, decode_pair, encode
 from tunegate.redis import store_errors
 from tunegate.settings import Settings
@@ -68,7 +68,7 @@ class WorkerStats:
     internal_errors: int = 0
 
 
-class JudgeWorker:
+class JudgeWorker(AsyncResource):
     """One judge worker; any number share the consumer group ``keys.JUDGE_GROUP``."""
 
     def __init__(
@@ -128,11 +128,6 @@ class JudgeWorker:
             self.metrics.touch(experiment.name)
         await self._ensure_groups()
         self._heartbeat = asyncio.create_task(self._beat(), name=f"heartbeat-{self.name}")
-
-    async def __aexit__(
-        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         self._stop.set()

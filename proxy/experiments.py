@@ -11,11 +11,11 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Iterable
-from types import TracebackType
 
 import redis.asyncio as aioredis
 
 from tunegate.errors import RecordError, StoreUnavailable
+from tunegate.lifecycle import AsyncResource
 from tunegate.records import ExperimentState
 from tunegate.settings import ExperimentConfig
 from tunegate.state import read_state
@@ -32,7 +32,7 @@ def config_state(cfg: ExperimentConfig) -> ExperimentState:
     )
 
 
-class ExperimentTable:
+class ExperimentTable(AsyncResource):
     """Config and live state per public model name."""
 
     def __init__(
@@ -83,14 +83,6 @@ class ExperimentTable:
             await self.refresh()
         self._task = asyncio.create_task(self._run(), name="experiment-state")
         return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         if self._task is not None:

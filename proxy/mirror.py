@@ -11,13 +11,13 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from types import TracebackType
 
 from prometheus_client import Gauge
 
 from proxy.config import MirrorSettings
 from proxy.metrics import ProxyMetrics
 from tunegate.errors import RecordError
+from tunegate.lifecycle import AsyncResource
 from tunegate.records import ArmResult, parse_response
 from tunegate.settings import ShadowBudget
 
@@ -64,7 +64,7 @@ class ShadowBudgetMeter:
         self.tokens += usage.get("total_tokens", 0)
 
 
-class ShadowRunner:
+class ShadowRunner(AsyncResource):
     """Owns every running shadow call."""
 
     def __init__(
@@ -90,17 +90,6 @@ class ShadowRunner:
     @property
     def inflight(self) -> int:
         return len(self._tasks)
-
-    async def __aenter__(self) -> ShadowRunner:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     def try_start(
         self, experiment: str, call: ShadowCall, done: Callable[[ArmResult], None]

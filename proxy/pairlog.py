@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from types import TracebackType
 
 import redis.asyncio as aioredis
 
@@ -21,6 +20,7 @@ from proxy.config import PairLogSettings
 from proxy.metrics import ProxyMetrics
 from tunegate import keys
 from tunegate.errors import StoreUnavailable
+from tunegate.lifecycle import AsyncResource
 from tunegate.records import Pair, encode
 from tunegate.redis import store_errors
 
@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 _MAX_BACKOFF_S = 1.0
 
 
-class PairLogger:
+class PairLogger(AsyncResource):
     """Buffers pairs and writes them to Redis off the request path."""
 
     def __init__(
@@ -55,14 +55,6 @@ class PairLogger:
     async def __aenter__(self) -> PairLogger:
         self._task = asyncio.create_task(self._run(), name="pairlog")
         return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     @property
     def depth(self) -> int:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
-from types import TracebackType
 
 import aiohttp
 import orjson
@@ -19,6 +18,7 @@ from judge.config import JudgeEndpoint
 from judge.errors import PermanentJudgeError, RetryableJudgeError
 from judge.parse import LABELS
 from judge.prompts import RESPONSE_FORMAT
+from tunegate.lifecycle import AsyncResource
 
 __all__ = ["HttpJudgeClient"]
 
@@ -33,7 +33,7 @@ async def _http_errors() -> AsyncIterator[None]:
         raise RetryableJudgeError(f"judge unreachable: {exc!r}", reason="connect") from exc
 
 
-class HttpJudgeClient:
+class HttpJudgeClient(AsyncResource):
     """Calls ``POST {base_url}/chat/completions`` with the verdict JSON schema."""
 
     def __init__(self, endpoint: JudgeEndpoint) -> None:
@@ -55,14 +55,6 @@ class HttpJudgeClient:
                 connector=aiohttp.TCPConnector(limit=256),
             )
         return self._session
-
-    async def __aenter__(self) -> HttpJudgeClient:
-        return self
-
-    async def __aexit__(
-        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         if self._session is not None:

@@ -8,20 +8,20 @@ from __future__ import annotations
 
 import asyncio
 import math
-from types import TracebackType
 from typing import Any
 
 from judge.clients import JudgeReply
 from judge.config import JudgeEndpoint
 from judge.errors import PermanentJudgeError
 from judge.parse import LABELS
+from tunegate.lifecycle import AsyncResource
 
 __all__ = ["LocalJudgeClient"]
 
 _VERDICT_FIELD = '"verdict": "'
 
 
-class LocalJudgeClient:
+class LocalJudgeClient(AsyncResource):
     """A causal LM from ``endpoint.local_path`` (or given objects, for tests) used as the judge."""
 
     def __init__(
@@ -37,11 +37,6 @@ class LocalJudgeClient:
         if self._lm is None or self._tokenizer is None:
             await asyncio.to_thread(self._load)
         return self
-
-    async def __aexit__(
-        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         self._lm = None

@@ -15,10 +15,10 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from types import TracebackType
 from typing import Generic, Protocol, Self, TypeVar
 
 from proxy.errors import Overloaded
+from tunegate.lifecycle import AsyncResource
 
 __all__ = ["BatchJob", "Batcher"]
 
@@ -39,7 +39,7 @@ class BatchJob(Protocol):
 J = TypeVar("J", bound=BatchJob)
 
 
-class Batcher(Generic[J]):
+class Batcher(Generic[J], AsyncResource):
     """Bounded queue + collector task + one worker thread; use with ``async with``."""
 
     def __init__(
@@ -70,14 +70,6 @@ class Batcher(Generic[J]):
     async def __aenter__(self) -> Self:
         self.start()
         return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     def start(self) -> None:
         if self._task is None:

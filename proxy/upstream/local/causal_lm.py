@@ -14,7 +14,6 @@ import functools
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Self
 
 from proxy.config import LocalModelConfig
@@ -33,6 +32,7 @@ from proxy.upstream.local.openai_io import (
     sse_done,
     usage,
 )
+from tunegate.lifecycle import AsyncResource
 
 __all__ = ["CausalLMUpstream"]
 
@@ -92,7 +92,7 @@ class _TokenStream:
             return
 
 
-class CausalLMUpstream:
+class CausalLMUpstream(AsyncResource):
     """A local causal LM, optionally a LoRA adapter on a shared base, as an Upstream."""
 
     def __init__(self, name: str, cfg: LocalModelConfig) -> None:
@@ -109,14 +109,6 @@ class CausalLMUpstream:
     async def __aenter__(self) -> Self:
         await self.start()
         return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def _load(self) -> Batcher[GenerationJob]:
         lm = await asyncio.to_thread(load_causal_lm, self.cfg)

@@ -14,7 +14,6 @@ import functools
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Self
 
 import numpy as np
@@ -28,6 +27,7 @@ from proxy.upstream.local.batcher import Batcher
 from proxy.upstream.local.lifecycle import ModelLifecycle
 from proxy.upstream.local.loading import LoadedEncoder, load_encoder
 from proxy.upstream.local.openai_io import error_body
+from tunegate.lifecycle import AsyncResource
 
 __all__ = ["EmbeddingJob", "EmbeddingsUpstream", "embed_texts", "pool"]
 
@@ -159,7 +159,7 @@ def _body(model: str, vectors: np.ndarray, tokens: int, fmt: str) -> bytes:
     )
 
 
-class EmbeddingsUpstream:
+class EmbeddingsUpstream(AsyncResource):
     """A local sentence encoder behind the Upstream protocol (``/embeddings`` only)."""
 
     def __init__(self, name: str, cfg: LocalModelConfig) -> None:
@@ -175,14 +175,6 @@ class EmbeddingsUpstream:
     async def __aenter__(self) -> Self:
         await self.start()
         return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def _load(self) -> Batcher[EmbeddingJob]:
         self.encoder = encoder = await asyncio.to_thread(load_encoder, self.cfg)

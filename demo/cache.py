@@ -1,0 +1,41 @@
+"""Where the demo keeps what it trains, and how a trained model lands there: whole or not at all."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+__all__ = ["TRAINING_FILE", "cache_root", "saving"]
+
+#: written beside a trained model: its config, final loss and example count
+TRAINING_FILE = "tunegate-training.json"
+
+
+def cache_root(explicit: Path | None = None) -> Path:
+    """``explicit``, else ``$XDG_CACHE_HOME/tunegate``, else ``~/.cache/tunegate``."""
+    if explicit is not None:
+        return explicit
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "tunegate"
+
+
+@contextmanager
+def saving(target: Path, training: Mapping[str, object] | None = None) -> Iterator[Path]:
+    """Yield a scratch folder to save into; on success it becomes ``target`` in one rename.
+
+    A crash or an exception leaves no half-written ``target`` that a later run would reuse.
+    """
+    partial = target.with_name(target.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    try:
+        yield partial
+        if training is not None:
+            (partial / TRAINING_FILE).write_text(json.dumps(training))
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    partial.rename(target)
