@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import openai
 import pytest
@@ -168,7 +168,10 @@ def wait_for_pairs(url: str, experiment_name: str, count: int, timeout: float = 
     deadline = time.monotonic() + timeout
     try:
         while True:
-            entries = client.xrange(keys.pairs(experiment_name))
+            # the sync client's xrange: a list of (id, fields), never None
+            entries = cast(
+                list[tuple[bytes, dict[bytes, bytes]]], client.xrange(keys.pairs(experiment_name))
+            )
             if len(entries) >= count:
                 return [decode_pair(fields) for _, fields in entries]
             if time.monotonic() > deadline:

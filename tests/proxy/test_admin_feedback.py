@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 import httpx
 import openai
 import pytest
@@ -16,7 +18,7 @@ from tunegate.state import read_audit
 AUTH = {"authorization": f"Bearer {ADMIN_TOKEN}"}
 
 
-def ask(client: openai.OpenAI, model: str, header_user: str | None = None, **kw: object) -> str:
+def ask(client: openai.OpenAI, model: str, header_user: str | None = None, **kw: Any) -> str:
     headers = {"x-user-id": header_user} if header_user else {}
     out = client.chat.completions.create(
         model=model, messages=[{"role": "user", "content": "q"}], extra_headers=headers, **kw
@@ -138,7 +140,9 @@ def test_feedback_records_the_served_arm(proxy: Proxy, sdk: openai.OpenAI, redis
     assert posted.status_code == 200, posted.text
     assert posted.json()["arm"] == "candidate"
     client = redis.Redis.from_url(redis_url)
-    [(_, fields)] = client.xrange(keys.feedback("exp-promoted"))
+    [(_, fields)] = cast(
+        list[tuple[bytes, dict[bytes, bytes]]], client.xrange(keys.feedback("exp-promoted"))
+    )
     client.close()
     record = decode_feedback(fields)
     assert (record.pair_id, record.arm, record.value, record.label) == (

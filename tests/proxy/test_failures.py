@@ -3,24 +3,27 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from typing import Any, cast
 
 import httpx
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 
 from tests.proxy.conftest import Doubles, Proxy, experiment, sdk, wait_for_pairs
 from tests.servers.openai_double import Reply
 from tests.servers.runner import free_port
 
-MESSAGES = [{"role": "user", "content": "hello"}]
+MESSAGES: list[ChatCompletionMessageParam] = [{"role": "user", "content": "hello"}]
 
 
-def chat(proxy: Proxy, model: str = "exp-shadow", timeout: float = 10.0, **kw: object):
+def chat(proxy: Proxy, model: str = "exp-shadow", timeout: float = 10.0, **kw: Any):
     client = sdk(proxy.base_url, timeout=timeout)
     return client.chat.completions.with_raw_response.create(model=model, messages=MESSAGES, **kw)
 
 
-def timed(proxy: Proxy, **kw: object) -> float:
+def timed(proxy: Proxy, **kw: Any) -> float:
     started = time.perf_counter()
     chat(proxy, **kw).parse()
     return time.perf_counter() - started
@@ -54,6 +57,7 @@ def test_bad_candidate_does_not_touch_the_user(
         assert pair.candidate is not None
         assert pair.candidate.error == error
         if error == "timeout":
+            assert pair.candidate.latency_s is not None
             assert pair.candidate.status is None and pair.candidate.latency_s >= 0.45
         if error == "status":
             assert pair.candidate.status == 500 and "scripted failure" in pair.candidate.body
@@ -69,6 +73,7 @@ def test_candidate_down_is_recorded(proxy_factory, doubles: Doubles, redis_url: 
         response = chat(proxy, model="exp")
         assert response.status_code == 200
         [pair] = wait_for_pairs(redis_url, "exp", 1)
+    assert pair.candidate is not None
     assert pair.candidate.error == "connect" and pair.candidate.status is None
     assert (
         proxy.metric(
@@ -86,6 +91,7 @@ def test_served_error_status_is_relayed_with_its_body(proxy: Proxy, doubles: Dou
     assert info.value.body == {"message": "slow down"}
     assert info.value.response.headers["x-tunegate-pair-id"]
     [pair] = wait_for_pairs(redis_url, "exp-shadow", 1)
+    assert pair.control is not None
     assert pair.control.status == 429 and pair.control.error == "status"
     assert pair.candidate is not None and pair.candidate.ok  # mirrored all the same
 
@@ -95,7 +101,7 @@ def test_served_error_status_on_stream_is_relayed(proxy: Proxy, doubles: Doubles
     with pytest.raises(openai.InternalServerError) as info:
         chat(proxy, stream=True)
     assert info.value.status_code == 503
-    assert info.value.body["message"] == "scripted failure"
+    assert cast(dict[str, Any], info.value.body)["message"] == "scripted failure"
 
 
 def test_served_upstream_down_is_a_502_openai_error(doubles: Doubles, redis_url: str):
@@ -112,7 +118,8 @@ def test_served_upstream_down_is_a_502_openai_error(doubles: Doubles, redis_url:
             assert response.json()["error"]["code"] == "upstream_unavailable"
             assert response.headers["x-tunegate-pair-id"]
         pairs = wait_for_pairs(redis_url, "exp", 2)
-    assert [p.control.error for p in pairs] == ["connect", "connect"]
+    assert all(p.control is not None for p in pairs)
+    assert [p.control.error for p in pairs if p.control is not None] == ["connect", "connect"]
     assert [p.mirror_skipped for p in pairs] == ["served_failed", "served_failed"]
 
 
@@ -128,6 +135,7 @@ def test_served_timeout_is_a_504(proxy_factory, doubles: Doubles, redis_url: str
         assert response.status_code == 504
         assert response.json()["error"]["type"] == "upstream_error"
         [pair] = wait_for_pairs(redis_url, "exp", 1)
+    assert pair.control is not None
     assert pair.control.error == "timeout"
 
 
@@ -161,7 +169,7 @@ def test_body_over_the_limit_is_413(proxy_factory):
         assert response.status_code == 413
         assert response.json()["error"]["code"] == "payload_too_large"
 
-        def chunks():
+        def chunks() -> Iterator[bytes]:
             yield b'{"model": "exp", "messages": [{"role": "user", "content": "'
             yield b"y" * 4096
             yield b'"}]}'
@@ -173,7 +181,7 @@ def test_body_over_the_limit_is_413(proxy_factory):
 def test_unknown_model_and_other_paths_without_passthrough_are_404(proxy: Proxy):
     with pytest.raises(openai.NotFoundError) as info:
         chat(proxy, model="gpt-unknown")
-    assert info.value.body["code"] == "model_not_found"
+    assert cast(dict[str, Any], info.value.body)["code"] == "model_not_found"
     response = httpx.post(f"{proxy.base_url}/responses", json={"model": "x", "input": "hi"})
     assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"
 

@@ -84,7 +84,7 @@ async def test_http_urls_get_the_lean_client_and_https_keeps_aiohttp():
     assert isinstance(build_upstream("b", UpstreamConfig(base_url="https://h/v1")), HttpUpstream)
 
 
-async def test_keep_alive_reuses_one_connection_and_writes_a_proper_request():
+async def test_keep_alive_reuses_one_connection_and_writes_a_proper_request() -> None:
     async def answer(request: bytes, writer: asyncio.StreamWriter) -> bool:
         writer.write(ok(b'{"n": %d}' % len(request)))
         return True
@@ -149,7 +149,7 @@ async def test_connection_close_and_close_delimited_bodies_open_a_new_connection
     assert server.connections == 3
 
 
-async def test_server_closing_mid_body_is_unavailable_and_the_next_call_recovers():
+async def test_server_closing_mid_body_is_unavailable_and_the_next_call_recovers() -> None:
     async def answer(request: bytes, writer: asyncio.StreamWriter) -> bool:
         if len(server.requests) == 1:
             writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\npartial")
@@ -179,7 +179,7 @@ async def test_a_broken_answer_is_unavailable():
         await upstream.aclose()
 
 
-async def test_a_hanging_server_times_out_and_its_connection_is_dropped():
+async def test_a_hanging_server_times_out_and_its_connection_is_dropped() -> None:
     async def answer(request: bytes, writer: asyncio.StreamWriter) -> bool:
         if b"/slow-body" in request:
             writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nabc")
@@ -199,7 +199,7 @@ async def test_a_hanging_server_times_out_and_its_connection_is_dropped():
         await upstream.aclose()
 
 
-async def test_connection_refused_is_unavailable():
+async def test_connection_refused_is_unavailable() -> None:
     upstream = client(f"http://127.0.0.1:{free_port()}/v1")
     with pytest.raises(UpstreamUnavailable, match="unreachable"):
         await upstream.send("POST", "/x", b"{}", {}, 2.0)
@@ -210,7 +210,7 @@ async def test_connection_refused_is_unavailable():
     await upstream.aclose()
 
 
-async def test_stream_chunks_arrive_as_sent_and_a_finished_stream_keeps_the_connection():
+async def test_stream_chunks_arrive_as_sent_and_a_finished_stream_keeps_the_connection() -> None:
     go_on = asyncio.Event()
 
     async def answer(request: bytes, writer: asyncio.StreamWriter) -> bool:

@@ -7,6 +7,7 @@ import contextlib
 import time
 
 import httpx
+from openai.types.chat import ChatCompletionMessageParam
 
 from proxy.mirror import ShadowBudgetMeter
 from tests.proxy.conftest import Doubles, experiment, sdk, wait_for_pairs, wait_until
@@ -14,7 +15,7 @@ from tests.servers.openai_double import Reply
 from tunegate.records import Arm, ArmResult
 from tunegate.settings import ShadowBudget
 
-MESSAGES = [{"role": "user", "content": "hi"}]
+MESSAGES: list[ChatCompletionMessageParam] = [{"role": "user", "content": "hi"}]
 
 
 def chat(base_url: str, model: str = "exp") -> str:
@@ -89,6 +90,7 @@ def test_client_disconnect_cancels_the_served_call(proxy_factory, doubles: Doubl
             "tunegate_requests_total", experiment="exp", arm="control",
             endpoint="chat.completions", status="499",
         ) == 1  # fmt: skip
+    assert pair.control is not None
     assert pair.control.error == "cancelled" and pair.mirror_skipped == "client_disconnected"
 
 
@@ -108,6 +110,7 @@ def test_client_disconnect_mid_stream(proxy_factory, doubles: Doubles, redis_url
     with proxy_factory([experiment("exp")]) as proxy:
         asyncio.run(read_two_chunks(proxy.base_url))
         [pair] = wait_for_pairs(redis_url, "exp", 1, timeout=2.0)
+    assert pair.control is not None
     assert pair.control.error == "cancelled" and pair.control.stream
     assert pair.control.body.count("data:") < 50
     assert pair.candidate is not None and pair.served_arm is Arm.CONTROL
@@ -125,4 +128,5 @@ def test_slow_candidate_does_not_delay_the_stream(proxy_factory, doubles: Double
         wait_until(lambda: proxy.metric("tunegate_shadow_inflight", experiment="exp") == 0,
                    what="the copy to finish")  # fmt: skip
         [pair] = wait_for_pairs(redis_url, "exp", 1)
+    assert pair.candidate is not None and pair.candidate.latency_s is not None
     assert pair.candidate.ok and pair.candidate.latency_s >= 1.0

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from typing import cast
 
 import httpx
 import openai
 import pytest
+from openai.types.chat import ChatCompletionToolParam
 
 from tests.proxy.conftest import Doubles, Proxy, sdk, wait_for_pairs
 from tests.servers.openai_double import Reply
@@ -57,7 +59,9 @@ async def test_async_stream_relays_chunks_and_pair_records_both_texts(
     [pair] = wait_for_pairs(redis_url, "exp-shadow", 1)
     assert pair.control is not None and pair.control.stream
     assert parse_response(pair.control).text == "one two three"
+    assert pair.candidate is not None
     assert parse_response(pair.candidate).text == "Hello from candidate."
+    assert pair.control.latency_s is not None
     assert pair.control.ttft_s is not None and pair.control.ttft_s < pair.control.latency_s
     assert pair.control.itl_mean_s is not None and pair.control.itl_mean_s >= 0.005
 
@@ -67,7 +71,9 @@ def test_stream_pair_id_header_and_tool_calls(proxy: Proxy, doubles: Doubles, re
             "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}  # fmt: skip
     doubles.control.script(Reply(text="", tool_calls=[call]))
     doubles.candidate.script(Reply(text="", tool_calls=[call]))
-    tools = [{"type": "function", "function": {"name": "get_weather", "parameters": {}}}]
+    tools: list[ChatCompletionToolParam] = [
+        {"type": "function", "function": {"name": "get_weather", "parameters": {}}}
+    ]
     with client(proxy).chat.completions.with_streaming_response.create(
         model="exp-shadow", messages=[{"role": "user", "content": "w"}], tools=tools, stream=True
     ) as response:
@@ -109,6 +115,7 @@ def test_completions_n_response_format_and_unknown_fields_pass_through(
     assert sent[1]["response_format"] == {"type": "json_object"}
     pairs = wait_for_pairs(redis_url, "exp-shadow", 2)
     assert [p.endpoint for p in pairs] == [Endpoint.COMPLETIONS, Endpoint.CHAT]
+    assert pairs[0].candidate is not None
     assert parse_response(pairs[0].candidate).texts == ["Hello from candidate."] * 2
 
 
@@ -117,6 +124,7 @@ def test_completions_stream(proxy: Proxy, redis_url: str):
     text = "".join(c.choices[0].text for c in stream if c.choices)
     assert text == "Hello from control."
     [pair] = wait_for_pairs(redis_url, "exp-shadow", 1)
+    assert pair.candidate is not None
     assert parse_response(pair.candidate).text == "Hello from candidate."
 
 
@@ -130,6 +138,7 @@ def test_embeddings_retrieval_labels(proxy: Proxy, redis_url: str):
     [pair] = wait_for_pairs(redis_url, "exp-shadow", 1)
     assert pair.endpoint is Endpoint.EMBEDDINGS
     assert pair.labels == {"task": "retrieval"} and pair.reference == "1"
+    assert pair.candidate is not None
     assert len(parse_response(pair.candidate).embeddings) == 3
 
 
@@ -156,7 +165,7 @@ def test_credentials_forwarded_but_never_stored(proxy: Proxy, doubles: Doubles, 
         v if isinstance(v, bytes) else b""
         for key in r.keys("*")
         if r.type(key) == b"stream"
-        for _, fields in r.xrange(key)
+        for _, fields in cast(list[tuple[bytes, dict[bytes, bytes]]], r.xrange(key))
         for v in fields.values()
     )
     r.close()
@@ -172,6 +181,7 @@ def test_promoted_serves_candidate(proxy: Proxy, redis_url: str, stage_model: st
     assert out.choices[0].message.content == "Hello from candidate."
     [pair] = wait_for_pairs(redis_url, stage_model, 1)
     assert pair.served_arm is Arm.CANDIDATE
+    assert pair.control is not None
     assert parse_response(pair.control).text == "Hello from control."
 
 
