@@ -14,14 +14,13 @@ import functools
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Self
 
 from proxy.config import LocalModelConfig
 from proxy.errors import BadRequest, UpstreamTimeout, UpstreamUnavailable
 from proxy.upstream.base import UpstreamResponse, UpstreamStream
 from proxy.upstream.local.batcher import Batcher
 from proxy.upstream.local.decoding import GenerationEvent, GenerationJob, decode_batch
-from proxy.upstream.local.lifecycle import ModelLifecycle
+from proxy.upstream.local.lifecycle import LocalUpstream
 from proxy.upstream.local.loading import LoadedLM, attach_adapter, load_causal_lm
 from proxy.upstream.local.openai_io import (
     GenerationRequest,
@@ -32,7 +31,6 @@ from proxy.upstream.local.openai_io import (
     sse_done,
     usage,
 )
-from tunegate.lifecycle import AsyncResource
 
 __all__ = ["CausalLMUpstream"]
 
@@ -92,23 +90,13 @@ class _TokenStream:
             return
 
 
-class CausalLMUpstream(AsyncResource):
+class CausalLMUpstream(LocalUpstream[GenerationJob]):
     """A local causal LM, optionally a LoRA adapter on a shared base, as an Upstream."""
 
     def __init__(self, name: str, cfg: LocalModelConfig) -> None:
-        self.name = name
-        self.cfg = cfg
+        super().__init__(name, cfg)
         self.lm: LoadedLM | None = None
         self.adapter: str | None = None
-        self.lifecycle = ModelLifecycle(name, self._load)
-
-    @property
-    def batcher(self) -> Batcher[GenerationJob] | None:
-        return self.lifecycle.batcher
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
 
     async def _load(self) -> Batcher[GenerationJob]:
         lm = await asyncio.to_thread(load_causal_lm, self.cfg)
@@ -116,23 +104,7 @@ class CausalLMUpstream(AsyncResource):
             name = self.cfg.adapter_name or self.name
             self.adapter = await asyncio.to_thread(attach_adapter, lm, self.cfg.adapter, name)
         self.lm = lm
-        return Batcher(
-            self.name,
-            functools.partial(decode_batch, lm),
-            max_batch_size=self.cfg.max_batch_size,
-            window_s=self.cfg.batch_window_ms / 1000,
-            max_queue=self.cfg.max_queue,
-        )
-
-    async def start(self) -> None:
-        """Load (or reuse) the base model, attach the adapter and start batching; idempotent."""
-        await self.lifecycle.start()
-
-    async def ready(self) -> str | None:
-        return await self.lifecycle.ready()
-
-    async def aclose(self) -> None:
-        await self.lifecycle.aclose()
+        return self._batcher(functools.partial(decode_batch, lm))
 
     def _prompt_ids(self, lm: LoadedLM, request: GenerationRequest) -> list[int]:
         tokenizer = lm.tokenizer

@@ -14,7 +14,6 @@ import functools
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Self
 
 import numpy as np
 import orjson
@@ -24,10 +23,9 @@ from proxy.config import LocalModelConfig
 from proxy.errors import BadRequest, UpstreamTimeout, UpstreamUnavailable
 from proxy.upstream.base import UpstreamResponse, UpstreamStream
 from proxy.upstream.local.batcher import Batcher
-from proxy.upstream.local.lifecycle import ModelLifecycle
+from proxy.upstream.local.lifecycle import LocalUpstream
 from proxy.upstream.local.loading import LoadedEncoder, load_encoder
 from proxy.upstream.local.openai_io import error_body
-from tunegate.lifecycle import AsyncResource
 
 __all__ = ["EmbeddingJob", "EmbeddingsUpstream", "embed_texts", "pool"]
 
@@ -159,42 +157,16 @@ def _body(model: str, vectors: np.ndarray, tokens: int, fmt: str) -> bytes:
     )
 
 
-class EmbeddingsUpstream(AsyncResource):
+class EmbeddingsUpstream(LocalUpstream[EmbeddingJob]):
     """A local sentence encoder behind the Upstream protocol (``/embeddings`` only)."""
 
     def __init__(self, name: str, cfg: LocalModelConfig) -> None:
-        self.name = name
-        self.cfg = cfg
+        super().__init__(name, cfg)
         self.encoder: LoadedEncoder | None = None
-        self.lifecycle = ModelLifecycle(name, self._load)
-
-    @property
-    def batcher(self) -> Batcher[EmbeddingJob] | None:
-        return self.lifecycle.batcher
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
 
     async def _load(self) -> Batcher[EmbeddingJob]:
         self.encoder = encoder = await asyncio.to_thread(load_encoder, self.cfg)
-        return Batcher(
-            self.name,
-            functools.partial(_embed_jobs, encoder, self.cfg.max_batch_size),
-            max_batch_size=self.cfg.max_batch_size,
-            window_s=self.cfg.batch_window_ms / 1000,
-            max_queue=self.cfg.max_queue,
-        )
-
-    async def start(self) -> None:
-        """Load (or reuse) the encoder and start batching; idempotent."""
-        await self.lifecycle.start()
-
-    async def ready(self) -> str | None:
-        return await self.lifecycle.ready()
-
-    async def aclose(self) -> None:
-        await self.lifecycle.aclose()
+        return self._batcher(functools.partial(_embed_jobs, encoder, self.cfg.max_batch_size))
 
     async def send(
         self, method: str, path: str, body: bytes, headers: Mapping[str, str], timeout_s: float

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from abc import abstractmethod
 from collections.abc import Awaitable, Callable
-from typing import Generic, TypeVar
+from typing import Generic, Self, TypeVar
 
+from proxy.config import LocalModelConfig
 from proxy.errors import UpstreamUnavailable
 from proxy.upstream.local.batcher import Batcher, BatchJob
+from tunegate.lifecycle import AsyncResource
 
-__all__ = ["ModelLifecycle"]
+__all__ = ["LocalUpstream", "ModelLifecycle"]
 
 J = TypeVar("J", bound=BatchJob)
 
@@ -70,3 +73,48 @@ class ModelLifecycle(Generic[J]):
         if self.batcher is not None:
             await self.batcher.aclose()
             self.batcher = None
+
+
+class LocalUpstream(AsyncResource, Generic[J]):
+    """Base of the in-process upstreams: a model loaded once behind a dynamic batcher.
+
+    Subclasses implement ``_load`` (load the model, return ``self._batcher(run)``) and the
+    Upstream protocol's ``send`` and ``stream``; start, readiness and closing live here.
+    """
+
+    def __init__(self, name: str, cfg: LocalModelConfig) -> None:
+        self.name = name
+        self.cfg = cfg
+        self.lifecycle: ModelLifecycle[J] = ModelLifecycle(name, self._load)
+
+    @property
+    def batcher(self) -> Batcher[J] | None:
+        return self.lifecycle.batcher
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    @abstractmethod
+    async def _load(self) -> Batcher[J]:
+        """Load (or reuse) the model and return its running batcher."""
+
+    def _batcher(self, run: Callable[[list[J]], None]) -> Batcher[J]:
+        """A batcher over ``run`` with this model's batch size, window and queue bound."""
+        return Batcher(
+            self.name,
+            run,
+            max_batch_size=self.cfg.max_batch_size,
+            window_s=self.cfg.batch_window_ms / 1000,
+            max_queue=self.cfg.max_queue,
+        )
+
+    async def start(self) -> None:
+        """Load the model and start batching; idempotent."""
+        await self.lifecycle.start()
+
+    async def ready(self) -> str | None:
+        return await self.lifecycle.ready()
+
+    async def aclose(self) -> None:
+        await self.lifecycle.aclose()
