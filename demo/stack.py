@@ -9,7 +9,6 @@ work in threads, so the loop stays free for the traffic client and the judge wor
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -20,17 +19,11 @@ from pydantic import SecretStr
 
 from demo.errors import DemoError
 from tunegate import keys
+from tunegate.net import free_port
 from tunegate.redis import EmbeddedRedis, store_errors
 from tunegate.settings import RedisSettings, Settings
 
 __all__ = ["embedded_redis", "free_port", "proxy_server", "wait_for_pairs"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @asynccontextmanager

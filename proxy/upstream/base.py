@@ -13,7 +13,9 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Protocol
 
-__all__ = ["Upstream", "UpstreamResponse", "UpstreamStream"]
+from proxy.config import UpstreamConfig
+
+__all__ = ["Upstream", "UpstreamResponse", "UpstreamStream", "bearer"]
 
 
 @dataclass(slots=True)
@@ -59,3 +61,8 @@ class Upstream(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+def bearer(config: UpstreamConfig) -> str | None:
+    """The Authorization value an upstream with its own key sends; None forwards the client's."""
+    return f"Bearer {config.api_key.get_secret_value()}" if config.api_key is not None else None

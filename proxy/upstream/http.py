@@ -20,7 +20,7 @@ from yarl import URL
 
 from proxy.config import UpstreamConfig
 from proxy.errors import UpstreamError, UpstreamTimeout, UpstreamUnavailable
-from proxy.upstream.base import UpstreamResponse
+from proxy.upstream.base import UpstreamResponse, bearer
 
 __all__ = ["HttpStream", "HttpUpstream"]
 
@@ -67,9 +67,7 @@ class HttpUpstream:
         self.name = name
         self.base_url = config.base_url.rstrip("/")
         self._config = config
-        self._auth = (
-            f"Bearer {config.api_key.get_secret_value()}" if config.api_key is not None else None
-        )
+        self._auth = bearer(config)
         self._session: aiohttp.ClientSession | None = None
         self._default_timeout = aiohttp.ClientTimeout(
             total=config.timeout_seconds, sock_connect=config.connect_timeout_seconds

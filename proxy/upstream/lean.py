@@ -25,7 +25,7 @@ import httptools
 
 from proxy.config import UpstreamConfig
 from proxy.errors import UpstreamError, UpstreamTimeout, UpstreamUnavailable
-from proxy.upstream.base import UpstreamResponse
+from proxy.upstream.base import UpstreamResponse, bearer
 from proxy.upstream.wire import Connection, ConnectionPool, request_head
 
 __all__ = ["LeanHttpUpstream", "LeanStream"]
@@ -129,9 +129,7 @@ class LeanHttpUpstream:
         self._host_header = url.netloc.rsplit("@", 1)[-1]
         self._prefix = url.path.rstrip("/")
         self._config = config
-        self._auth = (
-            f"Bearer {config.api_key.get_secret_value()}" if config.api_key is not None else None
-        )
+        self._auth = bearer(config)
         self._connections: ConnectionPool | None = None
 
     def _pool(self) -> ConnectionPool:
