@@ -9,6 +9,7 @@ policy has ``auto_apply`` or the caller passes ``apply=True``; otherwise it is r
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 
 import redis.asyncio as aioredis
 
@@ -16,9 +17,9 @@ from analysis.decide import decide
 from analysis.evidence import load_evidence
 from analysis.metrics import ControllerMetrics
 from tunegate import keys
+from tunegate.experiments import ExperimentConfig
 from tunegate.records import Decision, decode_decision, encode
 from tunegate.redis import store_errors
-from tunegate.settings import ExperimentConfig, Settings
 from tunegate.state import read_state, write_state
 
 __all__ = ["DECISIONS_MAXLEN", "Controller"]
@@ -30,16 +31,19 @@ class Controller:
     """Turns evidence into decisions for the configured experiments."""
 
     def __init__(
-        self, settings: Settings, redis: aioredis.Redis, metrics: ControllerMetrics | None = None
+        self,
+        experiments: Iterable[ExperimentConfig],
+        redis: aioredis.Redis,
+        metrics: ControllerMetrics | None = None,
     ) -> None:
-        self.settings = settings
+        self.experiments = {e.name: e for e in experiments}
         self.redis = redis
         self.metrics = metrics
 
     def experiment(self, name: str) -> ExperimentConfig:
-        config = self.settings.experiment(name)
+        config = self.experiments.get(name)
         if config is None:
-            known = ", ".join(e.name for e in self.settings.experiments) or "none"
+            known = ", ".join(self.experiments) or "none"
             raise ValueError(f"experiment {name!r} is not configured (known: {known})")
         return config
 

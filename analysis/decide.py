@@ -14,11 +14,10 @@ Order of the table, first match wins:
 
 from __future__ import annotations
 
-from analysis.config import Policy
 from analysis.decide_checks import Checks, gather_checks
 from analysis.evidence import Evidence
+from tunegate.experiments import ExperimentConfig, Policy
 from tunegate.records import Action, Decision, ExperimentState, Stage
-from tunegate.settings import ExperimentConfig
 
 __all__ = ["decide"]
 

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from analysis.config import Policy
 from analysis.evidence import Evidence
 from analysis.gate import JudgeGate, judge_gate
 from analysis.guardrails import (
@@ -27,6 +26,7 @@ from analysis.live import LiveResult, user_means, user_test
 from analysis.multiple import holm
 from analysis.proportions import category_summaries, paired_correctness, win_rate_summary
 from analysis.srm import SrmResult, sample_ratio_mismatch
+from tunegate.experiments import Policy
 from tunegate.records import Arm, Stage
 
 __all__ = ["MIN_HEALTH_SAMPLE", "Checks", "gather_checks"]

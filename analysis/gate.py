@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
-from analysis.config import Policy
 from analysis.power import PLANNING_SD, fixed_horizon_n, samples_needed
 from analysis.sequential import Floats, asymptotic_cs, eb_cs, msprt_lower_bound, msprt_pvalue
+from tunegate.experiments import Policy
 
 __all__ = ["JudgeGate", "judge_gate", "planned_n"]
 

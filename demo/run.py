@@ -18,7 +18,7 @@ import redis.asyncio as aioredis
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from analysis.config import AnalysisSettings, Policy
+from analysis.config import AnalysisSettings
 from demo.errors import DemoError
 from demo.generative import Prepared
 from demo.stack import embedded_redis, proxy_server, wait_for_pairs
@@ -26,11 +26,14 @@ from demo.summary import CategoryFigures, arm_scores, category_figures, read_pai
 from demo.traffic import Sent, send_traffic
 from judge.config import JudgeEndpoint, JudgeSettings
 from proxy.config import MirrorSettings, ProxySettings
+from tunegate.experiments import Policy
 from tunegate.records import Decision, Stage
 
 if TYPE_CHECKING:
     from analysis.evidence import Evidence
-from tunegate.settings import ArmConfig, ExperimentConfig, RedisSettings, Settings
+from cli.settings import Settings
+from tunegate.experiments import ArmConfig, ExperimentConfig
+from tunegate.redis import RedisSettings
 
 __all__ = ["DemoOptions", "DemoResult", "run_demo"]
 
@@ -210,7 +213,7 @@ async def _judge_and_decide(
     from judge.worker import JudgeWorker
 
     task = progress.add_task("judge pairs", total=None, note="burst")
-    async with JudgeWorker(settings, client) as worker:
+    async with JudgeWorker(settings.judge, settings.experiments, client) as worker:
         try:
             async with asyncio.timeout(JUDGE_TIMEOUT_S):
                 stats = await worker.run(until_idle=True)
@@ -219,7 +222,7 @@ async def _judge_and_decide(
                 f"the judge did not drain the pairs in {JUDGE_TIMEOUT_S:.0f}s"
             ) from None
     progress.update(task, total=stats.read, completed=stats.read, note=f"{stats.verdicts} verdicts")
-    decision = await Controller(settings, client).step(experiment, apply=False)
+    decision = await Controller(settings.experiments, client).step(experiment, apply=False)
     evidence = await load_evidence(client, experiment)
     config = settings.experiment(experiment)
     by_category = config.category_scorers if config is not None else {}

@@ -17,11 +17,11 @@ import redis.asyncio as aioredis
 import uvicorn
 from pydantic import SecretStr
 
+from cli.settings import Settings
 from demo.errors import DemoError
 from tunegate import keys
 from tunegate.net import free_port
-from tunegate.redis import EmbeddedRedis, store_errors
-from tunegate.settings import RedisSettings, Settings
+from tunegate.redis import EmbeddedRedis, RedisSettings, store_errors
 
 __all__ = ["embedded_redis", "free_port", "proxy_server", "wait_for_pairs"]
 
@@ -45,12 +45,12 @@ async def embedded_redis(data_dir: Path) -> AsyncIterator[RedisSettings]:
 
 @asynccontextmanager
 async def proxy_server(settings: Settings, timeout_s: float = 60.0) -> AsyncIterator[str]:
-    """Serve ``create_app(settings)`` until exit; yields the OpenAI base URL."""
-    from proxy.app import create_app
+    """Serve ``proxy_app(settings)`` until exit; yields the OpenAI base URL."""
+    from cli.compose import proxy_app
 
     port = free_port()
     config = uvicorn.Config(
-        create_app(settings),
+        proxy_app(settings),
         host="127.0.0.1",
         port=port,
         log_level="warning",

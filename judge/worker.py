@@ -16,6 +16,7 @@ import os
 import socket
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from itertools import chain
 from typing import cast
@@ -28,6 +29,7 @@ from redis.typing import EncodableT, FieldT
 from judge.budget import Budget
 from judge.cache import VerdictCache
 from judge.clients import JudgeClient
+from judge.config import JudgeSettings
 from judge.deadletter import WRITE_ONCE, DeadLetters, fields_json
 from judge.errors import JudgeError
 from judge.family import check_family
@@ -39,10 +41,10 @@ from judge.scorers.base import ScoreContext
 from judge.verdicts import build_verdict
 from tunegate import keys
 from tunegate.errors import ConfigError, RecordError, StoreUnavailable
+from tunegate.experiments import ExperimentConfig
 from tunegate.lifecycle import AsyncResource
 from tunegate.records import Arm, Pair, Verdict, decode_pair, encode
 from tunegate.redis import store_errors
-from tunegate.settings import Settings
 
 __all__ = ["JudgeWorker", "WorkerStats"]
 
@@ -73,7 +75,8 @@ class JudgeWorker(AsyncResource):
 
     def __init__(
         self,
-        settings: Settings,
+        config: JudgeSettings,
+        experiments: Iterable[ExperimentConfig],
         redis: aioredis.Redis,
         *,
         registry: Registry | None = None,
@@ -82,13 +85,12 @@ class JudgeWorker(AsyncResource):
         client: JudgeClient | None = None,
         embed: Embedder | None = None,
     ) -> None:
-        self.settings = settings
-        self.config = settings.judge
+        self.config = config
         self.redis = redis
         self.name = name or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.metrics = metrics or JudgeMetrics(CollectorRegistry())
         self.stats = WorkerStats()
-        self._experiments = {e.name: e for e in settings.experiments}
+        self._experiments = {e.name: e for e in experiments}
         self._streams = {keys.pairs(e): e for e in self._experiments}
         self._registry = registry
         self._client = client

@@ -1,4 +1,4 @@
-"""create_app(settings) -> FastAPI: the lifespan that starts and drains the proxy; error rendering.
+"""create_app(section, experiments, redis, upstreams) -> FastAPI: the proxy's lifespan; errors.
 
 The lifespan enters, in order and with one AsyncExitStack: Redis, the upstream clients, the
 experiment table (state refresh), the pair logger and the shadow runner; it leaves in reverse, so
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from prometheus_client import CollectorRegistry
 from starlette.types import Receive, Scope, Send
 
+from proxy.config import ProxySettings, UpstreamConfig
 from proxy.errors import BadRequest, ProxyError
 from proxy.experiments import ExperimentTable
 from proxy.metrics import ProxyMetrics
@@ -26,8 +27,8 @@ from proxy.routes import admin, feedback, health, models
 from proxy.routes.openai import OpenAIRoutes
 from proxy.runtime import Runtime
 from proxy.upstream import build_upstream
-from tunegate.redis import connect
-from tunegate.settings import Settings
+from tunegate.experiments import ExperimentConfig
+from tunegate.redis import RedisSettings, connect
 
 __all__ = ["create_app"]
 
@@ -77,39 +78,55 @@ class ProxyApp(FastAPI):
         await super().__call__(scope, receive, send)
 
 
-def create_app(settings: Settings, *, registry: CollectorRegistry | None = None) -> FastAPI:
-    """The proxy app for ``settings``; its metrics go to ``registry`` (a new one by default)."""
+def create_app(
+    config: ProxySettings,
+    experiments: Sequence[ExperimentConfig],
+    redis: RedisSettings,
+    upstreams: Mapping[str, UpstreamConfig],
+    *,
+    config_version: str = "",
+    registry: CollectorRegistry | None = None,
+) -> FastAPI:
+    """The proxy app from its own section, the experiments and upstreams it serves, and Redis.
+
+    Its metrics go to ``registry`` (a new one by default); ``config_version`` is what /readyz
+    reports (the composition root passes a digest of the whole configuration).
+    """
     metrics = ProxyMetrics(registry if registry is not None else CollectorRegistry())
-    rt = Runtime(settings=settings, metrics=metrics)
-    grace = settings.proxy.shutdown_grace_seconds
+    rt = Runtime(
+        config=config,
+        experiments=tuple(experiments),
+        upstream_configs=dict(upstreams),
+        config_version=config_version,
+        metrics=metrics,
+    )
+    grace = config.shutdown_grace_seconds
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
-            rt.redis = await stack.enter_async_context(connect(settings.redis))
-            for name, upstream_cfg in settings.upstreams.items():
+            rt.redis = await stack.enter_async_context(connect(redis))
+            for name, upstream_cfg in rt.upstream_configs.items():
                 upstream = build_upstream(name, upstream_cfg)
                 stack.push_async_callback(upstream.aclose)
                 rt.upstreams[name] = upstream
             rt.wire_targets()
             rt.table = await stack.enter_async_context(
-                ExperimentTable(
-                    settings.experiments, rt.redis, settings.proxy.state_refresh_seconds
-                )
+                ExperimentTable(rt.experiments, rt.redis, config.state_refresh_seconds)
             )
             rt.pairlog = await stack.enter_async_context(
-                PairLogger(rt.redis, settings.proxy.pairlog, metrics, shutdown_grace_s=grace / 2)
+                PairLogger(rt.redis, config.pairlog, metrics, shutdown_grace_s=grace / 2)
             )
-            budgets = {e.name: e.shadow_budget for e in settings.experiments}
+            budgets = {e.name: e.shadow_budget for e in rt.experiments}
             rt.shadow = await stack.enter_async_context(
-                ShadowRunner(settings.proxy.mirror, metrics, budgets, shutdown_grace_s=grace / 2)
+                ShadowRunner(config.mirror, metrics, budgets, shutdown_grace_s=grace / 2)
             )
-            metrics.touch(e.name for e in settings.experiments)
+            metrics.touch(e.name for e in rt.experiments)
             log.info(
                 "proxy ready: %d experiment(s), %d upstream(s), config %s",
-                len(settings.experiments),
-                len(settings.upstreams),
-                settings.config_version,
+                len(rt.experiments),
+                len(rt.upstream_configs),
+                config_version,
             )
             try:
                 yield

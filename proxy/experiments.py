@@ -15,9 +15,9 @@ from collections.abc import Iterable
 import redis.asyncio as aioredis
 
 from tunegate.errors import RecordError, StoreUnavailable
+from tunegate.experiments import ExperimentConfig
 from tunegate.lifecycle import AsyncResource
 from tunegate.records import ExperimentState
-from tunegate.settings import ExperimentConfig
 from tunegate.state import read_state
 
 __all__ = ["ExperimentTable", "config_state"]

@@ -13,7 +13,7 @@ import orjson
 
 from proxy.errors import BadRequest
 from proxy.routing import hash_key
-from tunegate.settings import ExperimentConfig
+from tunegate.experiments import ExperimentConfig
 
 __all__ = [
     "LABEL_PREFIX",

@@ -17,9 +17,9 @@ from prometheus_client import Gauge
 from proxy.config import MirrorSettings
 from proxy.metrics import ProxyMetrics
 from tunegate.errors import RecordError
+from tunegate.experiments import ShadowBudget
 from tunegate.lifecycle import AsyncResource
 from tunegate.records import ArmResult, parse_response
-from tunegate.settings import ShadowBudget
 
 __all__ = ["ShadowBudgetMeter", "ShadowRunner"]
 

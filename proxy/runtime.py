@@ -11,13 +11,14 @@ from dataclasses import dataclass, field
 import orjson
 import redis.asyncio as aioredis
 
+from proxy.config import ProxySettings, UpstreamConfig
 from proxy.experiments import ExperimentTable
 from proxy.metrics import ProxyMetrics
 from proxy.mirror import ShadowRunner
 from proxy.pairlog import PairLogger
 from proxy.upstream.base import Upstream
+from tunegate.experiments import ArmConfig, ExperimentConfig
 from tunegate.records import Arm
-from tunegate.settings import ArmConfig, ExperimentConfig, Settings
 
 __all__ = ["ArmTarget", "Runtime"]
 
@@ -39,7 +40,12 @@ class ArmTarget:
 
 @dataclass(slots=True)
 class Runtime:
-    settings: Settings
+    """The proxy's section, the experiments and upstreams it serves, and what the lifespan built."""
+
+    config: ProxySettings
+    experiments: tuple[ExperimentConfig, ...]
+    upstream_configs: dict[str, UpstreamConfig]
+    config_version: str
     metrics: ProxyMetrics
     redis: aioredis.Redis | None = None
     upstreams: dict[str, Upstream] = field(default_factory=dict)
@@ -54,15 +60,18 @@ class Runtime:
 
     def wire_targets(self) -> None:
         """Resolve every experiment arm to its upstream once, after the upstreams exist."""
-        for cfg in self.settings.experiments:
+        for cfg in self.experiments:
             for arm in Arm:
                 arm_cfg: ArmConfig = cfg.control if arm is Arm.CONTROL else cfg.candidate
-                upstream_cfg = self.settings.upstreams[arm_cfg.upstream]
+                upstream_cfg = self.upstream_configs[arm_cfg.upstream]
                 self.targets[cfg.name, arm] = ArmTarget(
                     upstream=self.upstreams[arm_cfg.upstream],
                     rename=arm_cfg.model,
                     timeout_s=upstream_cfg.timeout_seconds,
                 )
+
+    def experiment(self, name: str) -> ExperimentConfig | None:
+        return next((e for e in self.experiments if e.name == name), None)
 
     def target(self, cfg: ExperimentConfig, arm: Arm) -> ArmTarget:
         return self.targets[cfg.name, arm]

@@ -9,6 +9,7 @@ import redis
 from hypothesis import given
 from hypothesis import strategies as st
 
+from cli.settings import load_settings
 from tunegate import keys
 from tunegate.errors import ConfigError, RecordError
 from tunegate.records import (
@@ -20,7 +21,6 @@ from tunegate.records import (
     encode,
     parse_response,
 )
-from tunegate.settings import load_settings
 
 
 def _pair(text: str = "hi") -> Pair:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cli.settings import load_settings
 from tunegate.records import Stage
-from tunegate.settings import load_settings
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "tunegate.yaml"
 

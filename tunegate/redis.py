@@ -16,13 +16,23 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import redis.asyncio as aioredis
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from tunegate.errors import StoreUnavailable
-from tunegate.settings import RedisSettings
 
-__all__ = ["EmbeddedRedis", "connect", "redis_server_binary", "store_errors"]
+__all__ = ["EmbeddedRedis", "RedisSettings", "connect", "redis_server_binary", "store_errors"]
+
+
+class RedisSettings(BaseModel):
+    """Where the state lives; with no URL an embedded Redis starts with its data in ``data_dir``."""
+
+    model_config = ConfigDict(extra="forbid")
+    url: SecretStr | None = None
+    data_dir: Path = Path(".tunegate/redis")
+    socket_timeout_seconds: float = Field(default=2.0, gt=0)
+
 
 log = logging.getLogger(__name__)
 

@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from analysis.config import Policy
 from analysis.evidence import Evidence
 from analysis.gate import judge_gate
 from analysis.guardrails import category_regressions
+from tunegate.experiments import Policy
 from tunegate.records import Arm, Decision
 
 __all__ = ["render_html"]

@@ -8,14 +8,17 @@ import time
 
 import orjson
 
+from cli.settings import load_settings
 from judge.worker import JudgeWorker
 from tunegate.redis import connect
-from tunegate.settings import load_settings
 
 
 async def main(config: str, name: str) -> None:
     settings = load_settings(config)
-    async with connect(settings.redis) as redis, JudgeWorker(settings, redis, name=name) as worker:
+    async with (
+        connect(settings.redis) as redis,
+        JudgeWorker(settings.judge, settings.experiments, redis, name=name) as worker,
+    ):
         started = time.time()
         stats = await worker.run(until_idle=True)
         ended = time.time()

@@ -17,9 +17,9 @@ import sys
 
 import uvicorn
 
-from proxy.app import create_app
+from cli.compose import proxy_app
+from cli.settings import Settings
 from proxy.http_protocol import http_protocol
-from tunegate.settings import Settings
 
 __all__ = ["MODES", "settings_for"]
 
@@ -76,7 +76,7 @@ def main(argv: list[str]) -> None:
         _force_aiohttp()
     settings = settings_for(mode, upstream_url, port, redis_url)
     uvicorn.run(
-        create_app(settings),
+        proxy_app(settings),
         host="127.0.0.1",
         port=port,
         loop="uvloop",

@@ -18,8 +18,8 @@ from proxy.experiments import config_state
 from proxy.routes.deps import json_response, runtime
 from proxy.runtime import Runtime
 from tunegate.errors import StoreUnavailable
+from tunegate.experiments import ExperimentConfig
 from tunegate.records import ExperimentState, Stage
-from tunegate.settings import ExperimentConfig
 from tunegate.state import read_state, write_state
 
 __all__ = ["StateChange", "router"]
@@ -29,7 +29,7 @@ ACTOR = "admin-api"
 
 def authorized(request: Request, rt: Annotated[Runtime, Depends(runtime)]) -> Runtime:
     """The runtime, once the bearer token matches; 503 when no token is configured."""
-    token = rt.settings.proxy.admin_token
+    token = rt.config.admin_token
     if token is None:
         raise Unavailable("the admin API is disabled: no admin token is configured")
     given = request.headers.get("authorization", "")
@@ -55,7 +55,7 @@ class StateChange(BaseModel):
 
 
 def _experiment(rt: Runtime, name: str) -> ExperimentConfig:
-    cfg = rt.settings.experiment(name)
+    cfg = rt.experiment(name)
     if cfg is None:
         raise UnknownModel(f"no experiment named '{name}'")
     return cfg
@@ -80,7 +80,7 @@ def _view(cfg: ExperimentConfig, state: ExperimentState) -> dict[str, object]:
 
 @router.get("/experiments")
 async def list_experiments(rt: Admin) -> Response:
-    views = [_view(cfg, await _live(rt, cfg)) for cfg in rt.settings.experiments]
+    views = [_view(cfg, await _live(rt, cfg)) for cfg in rt.experiments]
     return json_response({"experiments": views})
 
 

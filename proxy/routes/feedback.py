@@ -41,7 +41,7 @@ class FeedbackBody(BaseModel):
 async def post_feedback(
     body: FeedbackBody, request: Request, rt: Annotated[Runtime, Depends(runtime)]
 ) -> Response:
-    cfg = rt.settings.experiment(body.model)
+    cfg = rt.experiment(body.model)
     if cfg is None:
         raise UnknownModel(f"The model '{body.model}' is not an experiment", param="model")
     assert rt.redis is not None

@@ -56,7 +56,7 @@ async def readyz(rt: Annotated[Runtime, Depends(runtime)]) -> Response:
     body = {
         "status": "ready" if ok else "not_ready",
         "checks": checks,
-        "config_version": rt.settings.config_version,
+        "config_version": rt.config_version,
         "pairlog_buffer": rt.pairlog.depth if rt.pairlog is not None else 0,
     }
     return json_response(body, status_code=200 if ok else 503)

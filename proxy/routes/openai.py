@@ -35,8 +35,8 @@ from proxy.routes.passthrough import passthrough
 from proxy.routing import choose_arm, should_mirror
 from proxy.runtime import Runtime
 from proxy.streaming import StreamCapture
+from tunegate.experiments import ExperimentConfig
 from tunegate.records import ArmResult, Endpoint
-from tunegate.settings import ExperimentConfig
 
 __all__ = ["FRAMEWORK_PATHS", "OpenAIRoutes"]
 
@@ -106,9 +106,7 @@ class OpenAIRoutes:
         if endpoint is None or scope["method"] != "POST":
             await passthrough(rt, scope, receive, send, headers, None, None)
             return
-        raw = await read_body(
-            receive, headers.get("content-length"), rt.settings.proxy.max_body_bytes
-        )
+        raw = await read_body(receive, headers.get("content-length"), rt.config.max_body_bytes)
         body = parse_body(raw)
         model = body.get("model")
         if not isinstance(model, str) or not model:
@@ -168,7 +166,7 @@ class OpenAIRoutes:
         if mirror:
             target = self.rt.target(request.cfg, draft.served_arm.other)
             body, model = target.body(request.body, request.raw, str(request.body["model"]))
-            max_bytes = self.rt.settings.proxy.pairlog.max_body_bytes
+            max_bytes = self.rt.config.pairlog.max_body_bytes
 
             async def call(timeout_s: float) -> ArmResult:
                 return await call_shadow(
@@ -228,7 +226,7 @@ class OpenAIRoutes:
         draft = request.draft
         target = self.rt.target(request.cfg, draft.served_arm)
         body, model = target.body(request.body, request.raw, str(request.body["model"]))
-        max_bytes = self.rt.settings.proxy.pairlog.max_body_bytes
+        max_bytes = self.rt.config.pairlog.max_body_bytes
         pair_header = [(PAIR_ID_HEADER, draft.id.encode())]
         started = time.perf_counter()
         try:
@@ -269,7 +267,7 @@ class OpenAIRoutes:
         draft = request.draft
         target = self.rt.target(request.cfg, draft.served_arm)
         body, model = target.body(request.body, request.raw, str(request.body["model"]))
-        capture = StreamCapture(self.rt.settings.proxy.pairlog.max_body_bytes)
+        capture = StreamCapture(self.rt.config.pairlog.max_body_bytes)
         pair_header = (PAIR_ID_HEADER, draft.id.encode())
         status: int | None = None
         content_type = b"application/json"

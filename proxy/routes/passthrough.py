@@ -25,13 +25,13 @@ async def passthrough(
 
     POST answers are relayed chunk by chunk (so streams stay streams); other methods whole.
     """
-    name = rt.settings.proxy.passthrough_upstream
+    name = rt.config.passthrough_upstream
     if name is None:
         if model is not None:
             raise UnknownModel(f"The model '{model}' does not exist", param="model")
         raise NotFound(f"Unknown path {scope['path']}")
     upstream = rt.upstreams[name]
-    timeout_s = rt.settings.upstreams[name].timeout_seconds
+    timeout_s = rt.upstream_configs[name].timeout_seconds
     path = scope["path"].removeprefix("/v1")
     if scope.get("query_string"):
         path += "?" + scope["query_string"].decode("latin-1")
@@ -40,9 +40,7 @@ async def passthrough(
         fwd["content-type"] = headers["content-type"]
     method = scope["method"]
     if raw is None and method in ("POST", "PUT", "PATCH"):
-        raw = await read_body(
-            receive, headers.get("content-length"), rt.settings.proxy.max_body_bytes
-        )
+        raw = await read_body(receive, headers.get("content-length"), rt.config.max_body_bytes)
     if method != "POST":
         response = await upstream.send(method, path, raw or b"", fwd, timeout_s)
         await send_response(send, response.status, response.body, response.content_type.encode())

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from tunegate.experiments import ArmConfig, ExperimentConfig
 from tunegate.records import Arm, ArmResult, Endpoint, Pair, Verdict, Winner
-from tunegate.settings import ArmConfig, ExperimentConfig
 
 __all__ = ["experiment", "pairs_and_verdicts"]
 

@@ -14,13 +14,13 @@ from prometheus_client import CollectorRegistry
 
 from analysis.controller import Controller
 from analysis.metrics import ControllerMetrics
+from cli import decide as decide_cmd
+from cli import report as report_cmd
+from cli import state as state_cmd
+from cli.settings import Settings
 from tests.analysis.factories import pairs_and_verdicts
 from tunegate import keys
-from tunegate.cli import decide as decide_cmd
-from tunegate.cli import report as report_cmd
-from tunegate.cli import state as state_cmd
 from tunegate.records import Action, Stage, decode_decision, encode
-from tunegate.settings import Settings
 from tunegate.state import read_audit, read_state
 
 
@@ -62,7 +62,7 @@ async def test_step_waits_for_approval_then_approve_applies(redis_url):
         registry = CollectorRegistry()
         metrics = ControllerMetrics(registry)
         metrics.touch("exp")
-        controller = Controller(_settings(redis_url), client, metrics)
+        controller = Controller(_settings(redis_url).experiments, client, metrics)
         decision = await controller.step("exp", apply=False)
         assert decision.action is Action.START_AB and decision.needs_approval
         assert await read_state(client, "exp") is None
@@ -89,7 +89,7 @@ async def test_auto_apply_changes_the_stage_as_controller(redis_url):
     client = aioredis.Redis.from_url(redis_url)
     try:
         await _seed(client)
-        decision = await Controller(_settings(redis_url, auto_apply=True), client).step(
+        decision = await Controller(_settings(redis_url, auto_apply=True).experiments, client).step(
             "exp", apply=False
         )
         assert decision.applied and not decision.needs_approval

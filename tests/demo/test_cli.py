@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from cli import build_parser, main
+from demo.command import QUICK, _options
 from demo.run import DemoOptions
-from tunegate.cli import build_parser, main
-from tunegate.cli.demo import QUICK, _options
 
 
 def test_judge_url_without_model_is_a_usage_error(capsys):

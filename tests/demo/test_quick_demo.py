@@ -19,10 +19,10 @@ from typing import cast
 import pytest
 import redis
 
+from cli import main
 from tests.servers.judge_double import JudgeDouble, prefer_longer
 from tests.servers.runner import serve_in_thread
 from tunegate import keys
-from tunegate.cli import main
 from tunegate.records import (
     Decision,
     Pair,

@@ -12,9 +12,9 @@ import kubernetes_validate  # type: ignore[import-untyped]  # ships no py.typed
 import pytest
 import yaml
 
+from cli.settings import load_settings
 from tests.deploy.chart import CHART_DIR, SCENARIOS, Rendered, render, scenario_values
 from tests.deploy.promql import ALERTS_FILE, DASHBOARD_FILE
-from tunegate.settings import load_settings
 
 KUBERNETES_VERSION = "1.30.0"
 CRD_KINDS = {"ServiceMonitor", "PrometheusRule"}

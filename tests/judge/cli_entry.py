@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tunegate.cli import judge
+from cli import judge
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,10 +7,12 @@ import uuid
 import orjson
 from pydantic import SecretStr
 
+from cli.settings import Settings
 from judge.config import JudgeEndpoint, JudgeSettings
 from proxy.config import UpstreamConfig
+from tunegate.experiments import ArmConfig, ExperimentConfig
 from tunegate.records import Arm, ArmResult, Endpoint, Pair, encode
-from tunegate.settings import ArmConfig, ExperimentConfig, RedisSettings, Settings
+from tunegate.redis import RedisSettings
 
 EXP = "exp"
 

@@ -82,7 +82,9 @@ async def test_kill_9_mid_batch_leaves_exactly_one_verdict_per_pair(
         await wait_for(lambda: pending_of(aredis, "victim"), 30, "the victim to take a batch")
         await wait_for(lambda: _verdicts_at_least(aredis, 2), 30, "the victim's first verdicts")
         settings = make_settings(redis_url, judge_url=judge_url, batch_size=8, concurrency=4)
-        async with JudgeWorker(settings, aredis, name="survivor") as survivor:
+        async with JudgeWorker(
+            settings.judge, settings.experiments, aredis, name="survivor"
+        ) as survivor:
             task = asyncio.create_task(survivor.run(until_idle=True))
             assert await pending_of(aredis, "victim") > 0  # killed mid-batch
             victim.send_signal(signal.SIGKILL)

@@ -83,7 +83,7 @@ async def test_worker_dead_letters_the_local_judges_garbage(model_and_tokenizer,
     settings.judge.endpoint = endpoint(False)
     client = LocalJudgeClient(settings.judge.endpoint, model=model, tokenizer=tokenizer)
     await aredis.xadd(keys.pairs(EXP), encode(make_pair("answer A", "answer B")))
-    async with JudgeWorker(settings, aredis, client=client) as worker:
+    async with JudgeWorker(settings.judge, settings.experiments, aredis, client=client) as worker:
         await asyncio.wait_for(worker.run(until_idle=True), 30)
     assert await aredis.xlen(keys.verdicts(EXP)) == 0
     [(_, letter)] = await aredis.xrange(keys.dead(EXP))
@@ -99,7 +99,7 @@ async def test_logprob_scoring_of_the_five_labels(model_and_tokenizer, redis_url
     settings = make_settings(redis_url)
     settings.judge.endpoint = endpoint(True)
     await aredis.xadd(keys.pairs(EXP), encode(make_pair("answer A", "answer B")))
-    async with JudgeWorker(settings, aredis, client=client) as worker:
+    async with JudgeWorker(settings.judge, settings.experiments, aredis, client=client) as worker:
         await asyncio.wait_for(worker.run(until_idle=True), 30)
     [(_, fields)] = await aredis.xrange(keys.verdicts(EXP))
     verdict = decode_verdict(fields)

@@ -63,8 +63,8 @@ async def test_strict_family_check_refuses_a_judge_of_the_candidates_family(
         redis_url, judge_url=judge_url, judge_model="llama-3-70b", strict_family_check=True
     )
     with pytest.raises(ConfigError, match="llama"):
-        async with JudgeWorker(settings, aredis):
+        async with JudgeWorker(settings.judge, settings.experiments, aredis):
             pass
     relaxed = make_settings(redis_url, judge_url=judge_url, judge_model="llama-3-70b")
-    async with JudgeWorker(relaxed, aredis):  # warns only
+    async with JudgeWorker(relaxed.judge, relaxed.experiments, aredis):  # warns only
         pass

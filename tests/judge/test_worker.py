@@ -11,6 +11,7 @@ import pytest
 import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry
 
+from cli.settings import Settings
 from judge.metrics import JudgeMetrics
 from judge.worker import JudgeWorker
 from tests.judge.helpers import EXP, arm, make_pair, make_settings
@@ -18,7 +19,6 @@ from tests.servers.judge_double import Step, prefer_slot_a
 from tunegate import keys
 from tunegate.errors import ConfigError
 from tunegate.records import Arm, Pair, Verdict, Winner, decode_verdict, encode
-from tunegate.settings import Settings
 
 
 async def add(aredis: Any, *pairs: Pair) -> None:
@@ -36,7 +36,7 @@ async def dead(aredis: Any, experiment: str = EXP) -> list[dict[str, str]]:
 
 
 async def drain(settings: Settings, aredis: Any, **kwargs: Any) -> JudgeWorker:
-    async with JudgeWorker(settings, aredis, **kwargs) as worker:
+    async with JudgeWorker(settings.judge, settings.experiments, aredis, **kwargs) as worker:
         await asyncio.wait_for(worker.run(until_idle=True), 30)
     return worker
 
@@ -222,7 +222,7 @@ async def test_duplicate_delivery_writes_one_verdict(redis_url, aredis):
 
 async def test_reclaims_pending_of_a_dead_consumer(redis_url, aredis):
     settings = make_settings(redis_url, claim_idle_seconds=0.2)
-    async with JudgeWorker(settings, aredis, name="live") as worker:
+    async with JudgeWorker(settings.judge, settings.experiments, aredis, name="live") as worker:
         await add(aredis, make_pair("a", "a"), make_pair("b", "b"))
         # a consumer takes both entries and dies without acknowledging
         taken = await aredis.xreadgroup(keys.JUDGE_GROUP, "ghost", {keys.pairs(EXP): ">"}, count=10)
@@ -248,15 +248,16 @@ async def test_bad_records_are_dead_lettered_and_unscorable_pairs_accounted(redi
 
 async def test_heartbeat_and_unknown_scorer(redis_url, aredis):
     settings = make_settings(redis_url)
-    async with JudgeWorker(settings, aredis, name="w1"):
+    async with JudgeWorker(settings.judge, settings.experiments, aredis, name="w1"):
         deadline = time.monotonic() + 5
         while not await aredis.exists(keys.heartbeat("w1")):
             assert time.monotonic() < deadline
             await asyncio.sleep(0.02)
         assert await aredis.hget(keys.heartbeat("w1"), "verdicts") == b"0"
     assert not await aredis.exists(keys.heartbeat("w1"))
+    pairwise_only = make_settings(redis_url, scorers=["pairwise"])
     with pytest.raises(ConfigError, match="pairwise"):
-        async with JudgeWorker(make_settings(redis_url, scorers=["pairwise"]), aredis):
+        async with JudgeWorker(pairwise_only.judge, pairwise_only.experiments, aredis):
             pass
 
 
@@ -279,7 +280,7 @@ async def test_stop_finishes_the_current_batch(redis_url, aredis, judge_double, 
     judge_double.policy = lambda prompt: Step("A>B", delay=0.2)
     settings = make_settings(redis_url, judge_url=judge_url, batch_size=4)
     await add(aredis, *[make_pair(f"x{i}", f"y{i}") for i in range(8)])
-    async with JudgeWorker(settings, aredis) as worker:
+    async with JudgeWorker(settings.judge, settings.experiments, aredis) as worker:
         task = asyncio.create_task(worker.run())
         deadline = time.monotonic() + 10
         while not judge_double.calls:
@@ -329,7 +330,7 @@ async def test_worker_survives_a_redis_restart(redis_server, redis_url, aredis):
             assert time.monotonic() < deadline, what
             await asyncio.sleep(0.02)
 
-    async with JudgeWorker(settings, aredis) as worker:
+    async with JudgeWorker(settings.judge, settings.experiments, aredis) as worker:
         task = asyncio.create_task(worker.run())
         await add(aredis, make_pair("a", "a"))
         await until(lambda: _has(aredis, 1), "first verdict")

@@ -19,7 +19,8 @@ import redis
 from openai.types.chat import ChatCompletionMessageParam
 from prometheus_client import CollectorRegistry
 
-from proxy.app import create_app
+from cli.compose import proxy_app
+from cli.settings import Settings
 from proxy.config import LocalModelConfig
 from proxy.upstream.local.causal_lm import CausalLMUpstream
 from proxy.upstream.local.embeddings import EmbeddingsUpstream
@@ -29,7 +30,6 @@ from tests.models.tiny import build_random_lora_for
 from tests.servers.runner import serve_in_thread
 from tunegate import keys
 from tunegate.records import Arm, Pair, decode_pair, parse_response
-from tunegate.settings import Settings
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(150)]  # the first test loads SmolLM2
 
@@ -87,7 +87,7 @@ def smol_proxy(redis_url: str, smol_lora: Path, smollm2: LoadedLM) -> Iterator[t
             "proxy": {"state_refresh_seconds": 0.05, "shutdown_grace_seconds": 5},
         }
     )
-    with serve_in_thread(create_app(settings, registry=CollectorRegistry()), timeout=30) as url:
+    with serve_in_thread(proxy_app(settings, registry=CollectorRegistry()), timeout=30) as url:
         yield url, redis_url
 
 

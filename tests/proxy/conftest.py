@@ -14,12 +14,12 @@ import redis
 from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
-from proxy.app import create_app
+from cli.compose import proxy_app
+from cli.settings import Settings
 from tests.servers.openai_double import OpenAIDouble
 from tests.servers.runner import serve_in_thread
 from tunegate import keys
 from tunegate.records import Pair, decode_pair
-from tunegate.settings import Settings
 
 ADMIN_TOKEN = "admin-secret-token"
 
@@ -117,7 +117,7 @@ class Proxy:
 @contextmanager
 def run_proxy(settings: Settings) -> Iterator[Proxy]:
     registry = CollectorRegistry()
-    app = create_app(settings, registry=registry)
+    app = proxy_app(settings, registry=registry)
     with serve_in_thread(app) as url:
         yield Proxy(url, settings, registry)
 

@@ -12,8 +12,8 @@ from openai.types.chat import ChatCompletionMessageParam
 from proxy.mirror import ShadowBudgetMeter
 from tests.proxy.conftest import Doubles, experiment, sdk, wait_for_pairs, wait_until
 from tests.servers.openai_double import Reply
+from tunegate.experiments import ShadowBudget
 from tunegate.records import Arm, ArmResult
-from tunegate.settings import ShadowBudget
 
 MESSAGES: list[ChatCompletionMessageParam] = [{"role": "user", "content": "hi"}]
 

@@ -14,7 +14,7 @@ from proxy.extract import experiment_facts, forward_headers, parse_body
 from proxy.routing import hash_key
 from proxy.runtime import ArmTarget
 from proxy.streaming import StreamCapture
-from tunegate.settings import ExperimentConfig
+from tunegate.experiments import ExperimentConfig
 
 CFG = ExperimentConfig.model_validate(
     {"name": "e", "control": {"upstream": "a"}, "candidate": {"upstream": "b"}}
@@ -99,7 +99,7 @@ def test_error_bodies_are_openai_shaped():
 
 def test_the_proxy_never_imports_torch():
     code = (
-        "import sys, proxy.app, proxy.upstream, tunegate.cli.serve;"
+        "import sys, proxy.app, proxy.upstream, cli.serve;"
         " assert 'torch' not in sys.modules and 'transformers' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

@@ -14,7 +14,7 @@ import logging
 import signal
 import sys
 
-from tunegate.cli.common import (
+from cli.common import (
     EXIT_FAILED,
     EXIT_OK,
     EXIT_USAGE,
@@ -73,9 +73,9 @@ async def _main(args: argparse.Namespace, settings: object, names: list[str]) ->
 
     from analysis.controller import Controller
     from analysis.metrics import ControllerMetrics
+    from cli.settings import Settings
     from tunegate.records import Action
     from tunegate.redis import connect
-    from tunegate.settings import Settings
 
     assert isinstance(settings, Settings)
     registry = CollectorRegistry()
@@ -92,7 +92,7 @@ async def _main(args: argparse.Namespace, settings: object, names: list[str]) ->
             loop.add_signal_handler(sig, stop.set)
     failed = False
     async with connect(settings.redis) as client:
-        controller = Controller(settings, client, metrics)
+        controller = Controller(settings.experiments, client, metrics)
         while True:
             for name in names:
                 try:

@@ -1,4 +1,4 @@
-"""Root settings: one YAML file plus TUNEGATE_* environment overrides, composing the plane sections.
+"""Root settings: one YAML file plus TUNEGATE_* overrides, composing the planes' own sections.
 
 Priority, highest first: command-line flag (passed as ``overrides``), ``TUNEGATE_…`` variable
 (nested with ``__``, e.g. ``TUNEGATE_PROXY__MIRROR__MAX_INFLIGHT=64``), the YAML file, the default.
@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -19,80 +19,14 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
-from analysis.config import AnalysisSettings, Policy
+from analysis.config import AnalysisSettings
 from judge.config import JudgeSettings
 from proxy.config import ProxySettings, UpstreamConfig
 from tunegate.errors import ConfigError
-from tunegate.records import Stage
+from tunegate.experiments import ExperimentConfig
+from tunegate.redis import RedisSettings
 
-__all__ = [
-    "ArmConfig",
-    "ExperimentConfig",
-    "RedisSettings",
-    "Settings",
-    "ShadowBudget",
-    "format_validation_error",
-    "load_settings",
-]
-
-
-class ArmConfig(BaseModel):
-    """Which upstream serves an arm, and the model name to send it (None keeps the client's)."""
-
-    model_config = ConfigDict(extra="forbid")
-    upstream: str
-    model: str | None = None
-
-
-class ShadowBudget(BaseModel):
-    """Caps on what shadow copies cost per experiment; over budget a copy is skipped and counted."""
-
-    model_config = ConfigDict(extra="forbid")
-    requests_per_minute: int | None = Field(default=None, ge=1)
-    tokens_per_minute: int | None = Field(default=None, ge=1)
-
-
-class ExperimentConfig(BaseModel):
-    """One control-vs-candidate experiment behind one public model name."""
-
-    model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, pattern=r"^[^{}\s]+$")  # the model name clients request
-    control: ArmConfig
-    candidate: ArmConfig
-    stage: Stage = Stage.SHADOW  # initial stage; the state hash in Redis wins when present
-    ab_weight: float = Field(default=0.0, ge=0, le=1)  # candidate share in the ab stage
-    ramp: list[float] = Field(default_factory=lambda: [0.01, 0.05, 0.25, 0.5])
-    mirror_rate: float = Field(default=1.0, ge=0, le=1)
-    # "header:<name>" or "user" (the OpenAI `user` field) or "none"
-    sticky_key: str = Field(default="header:x-user-id", pattern=r"^(header:.+|user|none)$")
-    # "header:<name>" or "metadata:<key>" (the request's `metadata` object) or "none"
-    category_from: str = Field(
-        default="header:x-tunegate-category", pattern=r"^(header:.+|metadata:.+|none)$"
-    )
-    reference_from: str = Field(
-        default="header:x-tunegate-reference", pattern=r"^(header:.+|metadata:.+|none)$"
-    )
-    shadow_budget: ShadowBudget = Field(default_factory=ShadowBudget)
-    scorers: list[str] = Field(default_factory=lambda: ["auto"])  # judge/scorers registry names
-    # per category, the reference scorers that ``auto`` uses instead of its own pick
-    # (json_fields / normalized), e.g. {"probe": ["contains"]} for short key answers
-    category_scorers: dict[str, list[str]] = Field(default_factory=dict)
-    policy: Policy = Field(default_factory=Policy)
-
-    @model_validator(mode="after")
-    def _ramp_sorted(self) -> ExperimentConfig:
-        if any(not 0 < w <= 1 for w in self.ramp) or self.ramp != sorted(self.ramp):
-            raise ValueError("ramp: weights must be increasing and within (0, 1]")
-        return self
-
-
-class RedisSettings(BaseModel):
-    """Where the state lives; with no URL an embedded Redis starts with its data in ``data_dir``."""
-
-    model_config = ConfigDict(extra="forbid")
-    url: SecretStr | None = None
-    data_dir: Path = Path(".tunegate/redis")
-    socket_timeout_seconds: float = Field(default=2.0, gt=0)
+__all__ = ["Settings", "format_validation_error", "load_settings"]
 
 
 class Settings(BaseSettings):

@@ -12,7 +12,7 @@ import asyncio
 import json
 import sys
 
-from tunegate.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_common, settings_from_args
+from cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_common, settings_from_args
 from tunegate.errors import TunegateError
 from tunegate.records import Stage
 
@@ -51,8 +51,8 @@ def run(args: argparse.Namespace) -> int:
 
 async def _main(args: argparse.Namespace, settings: object) -> int:
     from analysis.controller import Controller
+    from cli.settings import Settings
     from tunegate.redis import connect
-    from tunegate.settings import Settings
     from tunegate.state import read_state, write_state
 
     assert isinstance(settings, Settings)
@@ -60,7 +60,7 @@ async def _main(args: argparse.Namespace, settings: object) -> int:
     assert config is not None
     async with connect(settings.redis) as client:
         if args.approve:
-            approved = await Controller(settings, client).approve(config.name)
+            approved = await Controller(settings.experiments, client).approve(config.name)
             if approved is None:
                 print(
                     "tunegate state: no decision waits for approval (or the state changed)",

@@ -10,7 +10,7 @@ import argparse
 import importlib.util
 import logging
 
-from tunegate.cli.common import EXIT_OK, add_common, settings_from_args, setup_logging
+from cli.common import EXIT_OK, add_common, settings_from_args, setup_logging
 
 __all__ = ["register", "run"]
 
@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     setup_logging(settings.log_level)
     import uvicorn
 
-    from proxy.app import create_app
+    from cli.compose import proxy_app
     from proxy.http_protocol import http_protocol
 
     if settings.redis.url is None:
@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
         http if isinstance(http, str) else "httptools, coalesced writes",
     )
     uvicorn.run(
-        create_app(settings),
+        proxy_app(settings),
         host=settings.proxy.host,
         port=settings.proxy.port,
         loop=loop,

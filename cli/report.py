@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from tunegate.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_common, settings_from_args
+from cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_common, settings_from_args
 from tunegate.errors import TunegateError
 
 __all__ = ["register", "run"]
@@ -49,8 +49,8 @@ async def _main(args: argparse.Namespace, settings: object, out: Path) -> int:
     from analysis.decide import decide
     from analysis.evidence import load_evidence
     from analysis.report import evidence_table, render_html
+    from cli.settings import Settings
     from tunegate.redis import connect
-    from tunegate.settings import Settings
     from tunegate.state import read_state
 
     assert isinstance(settings, Settings)

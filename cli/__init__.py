@@ -1,4 +1,4 @@
-"""The `tunegate` console script: one module per subcommand, each importing its plane lazily.
+"""The composition root's `tunegate` console script: one module per subcommand, planes lazy.
 
 Exit codes: 0 success, 1 failed gate or runtime failure, 2 usage or config error.
 """
@@ -14,10 +14,18 @@ from tunegate import __version__
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 
-#: Subcommand modules in tunegate/cli/, in the order `--help` lists them. Each has
-#: ``register(subparsers) -> None`` which adds its parser with ``set_defaults(func=run)``,
-#: and ``run(args) -> int``.
-COMMANDS = ("demo", "serve", "judge", "decide", "report", "state")
+#: Subcommand modules, in the order `--help` lists them. Each has ``register(subparsers) -> None``
+#: which adds its parser with ``set_defaults(func=run)``, and ``run(args) -> int``. They are named,
+#: not imported, here: `demo` sits above this composition root (it composes a whole stack), so
+#: its command lives in demo/command.py and the layering stays one-way.
+COMMANDS = (
+    "demo.command",
+    "cli.serve",
+    "cli.judge",
+    "cli.decide",
+    "cli.report",
+    "cli.state",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"tunegate {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        module = importlib.import_module(f"tunegate.cli.{name}")
+        module = importlib.import_module(name)
         module.register(subparsers)
     return parser
 

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tunegate.cli.common import (
+from cli.common import (
     EXIT_FAILED,
     EXIT_OK,
     EXIT_USAGE,
@@ -24,8 +24,8 @@ from tunegate.cli.common import (
     settings_from_args,
     setup_logging,
 )
+from cli.settings import Settings
 from tunegate.errors import ConfigError, StoreUnavailable
-from tunegate.settings import Settings
 
 __all__ = ["register", "run"]
 
@@ -99,7 +99,10 @@ async def _serve(settings: Settings, args: argparse.Namespace) -> int:
             names = [
                 f"{args.name}-{i}" if args.name and count > 1 else args.name for i in range(count)
             ]
-            workers = [JudgeWorker(settings, redis, metrics=metrics, name=n) for n in names]
+            workers = [
+                JudgeWorker(settings.judge, settings.experiments, redis, metrics=metrics, name=n)
+                for n in names
+            ]
             for worker in workers:
                 await worker.__aenter__()
             try:

@@ -14,7 +14,7 @@ import os
 import sys
 from pathlib import Path
 
-from tunegate.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from tunegate.errors import TunegateError
 
 __all__ = ["register", "run"]

@@ -7,8 +7,8 @@ import logging
 import sys
 from pathlib import Path
 
+from cli.settings import Settings, load_settings
 from tunegate.errors import ConfigError
-from tunegate.settings import Settings, load_settings
 
 __all__ = [
     "EXIT_FAILED",

@@ -1,0 +1,31 @@
+"""Builds each plane from the root settings: the one place that hands a plane its own section.
+
+Every plane takes its section plus the experiments (and Redis), never the root Settings, so it can
+be built and tested alone; the commands, the demo, the tests and the benchmarks compose them here.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from cli.settings import Settings
+
+if TYPE_CHECKING:  # the planes are imported lazily: `tunegate --help` loads none of them
+    from fastapi import FastAPI
+    from prometheus_client import CollectorRegistry
+
+__all__ = ["proxy_app"]
+
+
+def proxy_app(settings: Settings, *, registry: CollectorRegistry | None = None) -> FastAPI:
+    """The proxy app for the root settings (``registry`` gets its metrics)."""
+    from proxy.app import create_app
+
+    return create_app(
+        settings.proxy,
+        settings.experiments,
+        settings.redis,
+        settings.upstreams,
+        config_version=settings.config_version,
+        registry=registry,
+    )
