@@ -40,6 +40,7 @@ COPY tunegate ./tunegate
 COPY proxy ./proxy
 COPY judge ./judge
 COPY analysis ./analysis
+COPY cli ./cli
 COPY demo ./demo
 RUN pip install --no-deps .
 
