@@ -18,8 +18,9 @@ import redis.asyncio as aioredis
 
 from tunegate import keys
 from tunegate.errors import RecordError
-from tunegate.records import Arm, ArmResult, Feedback, Pair, Verdict, Winner, decode, parse_response
+from tunegate.records import Arm, ArmResult, Feedback, Pair, Verdict, Winner, decode
 from tunegate.redis import store_errors
+from tunegate.responses import parse_response
 
 __all__ = [
     "PAIRWISE",

@@ -14,7 +14,6 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import redis.asyncio as aioredis
-import uvicorn
 from pydantic import SecretStr
 
 from cli.settings import Settings
@@ -47,30 +46,17 @@ async def embedded_redis(data_dir: Path) -> AsyncIterator[RedisSettings]:
 async def proxy_server(settings: Settings, timeout_s: float = 60.0) -> AsyncIterator[str]:
     """Serve ``proxy_app(settings)`` until exit; yields the OpenAI base URL."""
     from cli.compose import proxy_app
+    from cli.server import serving
 
-    port = free_port()
-    config = uvicorn.Config(
-        proxy_app(settings),
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        lifespan="on",
-        loop="asyncio",
-        timeout_graceful_shutdown=5,
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve(), name="demo-proxy")
+    started = False
     try:
-        async with asyncio.timeout(timeout_s):
-            while not server.started:
-                if task.done():
-                    task.result()  # raises what stopped it, if anything did
-                    raise DemoError("the proxy stopped before it started (see the log above)")
-                await asyncio.sleep(0.02)
-        yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        server.should_exit = True
-        await task
+        async with serving(proxy_app(settings), timeout_s=timeout_s) as url:
+            started = True
+            yield f"{url}/v1"
+    except RuntimeError as exc:
+        if started:
+            raise
+        raise DemoError(f"the proxy stopped before it started (see the log above): {exc}") from exc
 
 
 async def wait_for_pairs(

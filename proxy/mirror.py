@@ -19,7 +19,8 @@ from proxy.metrics import ProxyMetrics
 from tunegate.errors import RecordError
 from tunegate.experiments import ShadowBudget
 from tunegate.lifecycle import AsyncResource
-from tunegate.records import ArmResult, parse_response
+from tunegate.records import ArmResult
+from tunegate.responses import parse_response
 
 __all__ = ["ShadowBudgetMeter", "ShadowRunner"]
 

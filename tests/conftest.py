@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.servers.runner import free_port
+from cli.server import free_port
 from tunegate.redis import EmbeddedRedis
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"

@@ -19,8 +19,8 @@ from tunegate.records import (
     Pair,
     decode_pair,
     encode,
-    parse_response,
 )
+from tunegate.responses import parse_response
 
 
 def _pair(text: str = "hi") -> Pair:

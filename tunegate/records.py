@@ -2,17 +2,12 @@
 
 Every record is a pydantic model with a ``schema_version``. In a Redis stream an entry has two
 fields: ``v`` (the schema version) and ``json`` (the record). The proxy keeps upstream bodies as
-the raw text it relayed (``ArmResult.body``); :func:`parse_response` turns that text (a JSON
-body or an SSE event stream) into a :class:`ParsedResponse` for the judge and analysis.
+the raw text it relayed (``ArmResult.body``); tunegate/responses.py parses that text.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import sys
 import time
-from array import array
 from collections.abc import Mapping
 from enum import StrEnum
 from typing import Literal, TypeVar
@@ -33,7 +28,6 @@ __all__ = [
     "Feedback",
     "OrderVerdict",
     "Pair",
-    "ParsedResponse",
     "Stage",
     "Verdict",
     "Winner",
@@ -43,7 +37,6 @@ __all__ = [
     "decode_pair",
     "decode_verdict",
     "encode",
-    "parse_response",
 ]
 
 SCHEMA_VERSION = 1
@@ -286,126 +279,3 @@ def decode_decision(fields: Fields) -> Decision:
 
 def decode_feedback(fields: Fields) -> Feedback:
     return decode(fields, Feedback)
-
-
-class ParsedResponse(BaseModel):
-    """The content of an arm's answer, whichever endpoint and transport produced it."""
-
-    texts: list[str] = Field(default_factory=list)  # one per choice
-    tool_calls: list[list[dict[str, object]]] = Field(default_factory=list)  # one list per choice
-    finish_reasons: list[str | None] = Field(default_factory=list)
-    embeddings: list[list[float]] = Field(default_factory=list)
-    usage: dict[str, int] = Field(default_factory=dict)
-
-    @property
-    def text(self) -> str:
-        return self.texts[0] if self.texts else ""
-
-
-def parse_response(result: ArmResult) -> ParsedResponse:
-    """Parse an arm's raw body (JSON, or SSE when ``result.stream``); RecordError if malformed."""
-    try:
-        if result.stream:
-            return _parse_sse(result.body)
-        body = orjson.loads(result.body)
-    except (orjson.JSONDecodeError, ValueError) as exc:
-        raise RecordError(f"arm {result.upstream}: body is not valid JSON: {exc}") from exc
-    try:
-        return _parse_json(body, result.upstream)
-    except (ValueError, TypeError, binascii.Error) as exc:
-        raise RecordError(f"arm {result.upstream}: malformed body: {exc}") from exc
-
-
-def _parse_json(body: object, upstream: str) -> ParsedResponse:
-    if not isinstance(body, dict):
-        raise RecordError(f"arm {upstream}: body is not a JSON object")
-    parsed = ParsedResponse(usage=_usage(body.get("usage")))
-    for item in body.get("data") or []:
-        if isinstance(item, dict) and "embedding" in item:
-            parsed.embeddings.append(_embedding(item["embedding"]))
-    for choice in body.get("choices") or []:
-        if not isinstance(choice, dict):
-            continue
-        message = choice.get("message")
-        if isinstance(message, dict):
-            parsed.texts.append(str(message.get("content") or ""))
-            parsed.tool_calls.append(list(message.get("tool_calls") or []))
-        else:
-            parsed.texts.append(str(choice.get("text") or ""))
-            parsed.tool_calls.append([])
-        parsed.finish_reasons.append(choice.get("finish_reason"))
-    return parsed
-
-
-def _embedding(value: object) -> list[float]:
-    """A float list, or the base64 little-endian float32 that the openai SDK asks for by default."""
-    if isinstance(value, list):
-        return [float(x) for x in value]
-    if isinstance(value, str):
-        raw = base64.b64decode(value, validate=True)
-        if len(raw) % 4:
-            raise ValueError("base64 embedding is not a whole number of float32 values")
-        return list(array("f", raw)) if sys.byteorder == "little" else _swapped(raw)
-    raise ValueError("embedding is neither a list of numbers nor a base64 string")
-
-
-def _swapped(raw: bytes) -> list[float]:
-    values = array("f", raw)
-    values.byteswap()
-    return list(values)
-
-
-def _usage(value: object) -> dict[str, int]:
-    if not isinstance(value, dict):
-        return {}
-    return {str(k): int(v) for k, v in value.items() if isinstance(v, int)}
-
-
-def _parse_sse(text: str) -> ParsedResponse:
-    texts: dict[int, list[str]] = {}
-    finish: dict[int, str | None] = {}
-    tools: dict[int, dict[int, dict[str, object]]] = {}
-    usage: dict[str, int] = {}
-    for line in text.splitlines():
-        if not line.startswith("data:"):
-            continue
-        data = line[5:].strip()
-        if not data or data == "[DONE]":
-            continue
-        chunk = orjson.loads(data)
-        if not isinstance(chunk, dict):
-            raise ValueError("SSE data is not a JSON object")
-        usage = _usage(chunk.get("usage")) or usage
-        for choice in chunk.get("choices") or []:
-            index = int(choice.get("index", 0))
-            delta = choice.get("delta")
-            piece = delta.get("content") if isinstance(delta, dict) else choice.get("text")
-            texts.setdefault(index, []).append(str(piece or ""))
-            if isinstance(delta, dict):
-                for call in delta.get("tool_calls") or []:
-                    _merge_tool_call(tools.setdefault(index, {}), call)
-            if choice.get("finish_reason") is not None or index not in finish:
-                finish[index] = choice.get("finish_reason")
-    order = sorted(texts)
-    return ParsedResponse(
-        texts=["".join(texts[i]) for i in order],
-        tool_calls=[[tools.get(i, {})[k] for k in sorted(tools.get(i, {}))] for i in order],
-        finish_reasons=[finish.get(i) for i in order],
-        usage=usage,
-    )
-
-
-def _merge_tool_call(calls: dict[int, dict[str, object]], delta: dict[str, object]) -> None:
-    """Accumulate one streamed tool-call delta (OpenAI sends the arguments in pieces)."""
-    index = int(str(delta.get("index", 0)))
-    call = calls.setdefault(index, {"id": None, "type": "function", "function": {}})
-    if delta.get("id"):
-        call["id"] = delta["id"]
-    function = call["function"]
-    assert isinstance(function, dict)
-    piece = delta.get("function")
-    if isinstance(piece, dict):
-        if piece.get("name"):
-            function["name"] = str(function.get("name", "")) + str(piece["name"])
-        if piece.get("arguments"):
-            function["arguments"] = str(function.get("arguments", "")) + str(piece["arguments"])

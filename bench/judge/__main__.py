@@ -113,7 +113,7 @@ def main() -> int:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 4])
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        from tests.servers.runner import free_port
+        from cli.server import free_port
 
         server = EmbeddedRedis(Path(tmp) / "redis", port=free_port())
         redis_url = server.start()

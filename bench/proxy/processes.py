@@ -17,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bench.proxy.nginx import Nginx
 from bench.proxy.wrk import CLIENT_KEY, run_wrk
-from tests.servers.runner import free_port
+from cli.server import free_port
 from tunegate import keys
 from tunegate.redis import EmbeddedRedis
 

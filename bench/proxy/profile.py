@@ -20,7 +20,7 @@ from bench.proxy.__main__ import BODY_JSON, BODY_SSE
 from bench.proxy.nginx import Nginx
 from bench.proxy.processes import ROOT, _wait_http
 from bench.proxy.wrk import run_wrk
-from tests.servers.runner import free_port
+from cli.server import free_port
 from tunegate.redis import EmbeddedRedis
 
 __all__ = ["main"]

@@ -10,7 +10,8 @@ import orjson
 
 from judge.pairwise import Comparison
 from tunegate.errors import RecordError
-from tunegate.records import Arm, ArmResult, Endpoint, Pair, ParsedResponse, Winner, parse_response
+from tunegate.records import Arm, ArmResult, Endpoint, Pair, Winner
+from tunegate.responses import ParsedResponse, parse_response
 
 __all__ = ["ArmScorer", "ScoreContext", "Scored", "Scorer", "compare_arms"]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from judge.scorers.base import ScoreContext, Scored, compare_arms
 from judge.scorers.embedding import cosine
 from tunegate.errors import RecordError
-from tunegate.records import ParsedResponse
+from tunegate.responses import ParsedResponse
 
 __all__ = ["RetrievalScorer", "reciprocal_rank"]
 

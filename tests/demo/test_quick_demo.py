@@ -20,8 +20,8 @@ import pytest
 import redis
 
 from cli import main
+from cli.server import serve_in_thread
 from tests.servers.judge_double import JudgeDouble, prefer_longer
-from tests.servers.runner import serve_in_thread
 from tunegate import keys
 from tunegate.records import (
     Decision,

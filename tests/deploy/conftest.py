@@ -13,10 +13,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from cli.server import serve_in_thread
 from tests.deploy.exporter import registry
 from tests.deploy.prometheus import PrometheusServer
 from tests.deploy.promql import ALERTS_FILE
-from tests.servers.runner import serve_in_thread
 
 T = TypeVar("T")
 

@@ -11,7 +11,7 @@ from types import TracebackType
 import httpx
 import yaml
 
-from tests.servers.runner import free_port
+from cli.server import free_port
 
 __all__ = ["PrometheusServer", "QueryError"]
 

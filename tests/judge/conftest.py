@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 import redis.asyncio as aioredis
 
+from cli.server import serve_in_thread
 from tests.servers.judge_double import JudgeDouble
-from tests.servers.runner import serve_in_thread
 
 
 @pytest.fixture

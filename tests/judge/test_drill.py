@@ -17,11 +17,11 @@ import orjson
 import redis
 import yaml
 
+from cli.server import free_port
 from judge.worker import JudgeWorker
 from tests.judge.cli_entry import main as cli
 from tests.judge.helpers import EXP, make_pair, make_settings
 from tests.servers.judge_double import Step
-from tests.servers.runner import free_port
 from tunegate import keys
 from tunegate.records import decode_verdict, encode
 

@@ -8,7 +8,8 @@ import pytest
 from proxy.upstream.local import build_local_upstream
 from proxy.upstream.local.causal_lm import CausalLMUpstream
 from tests.models.conftest import local_cfg
-from tunegate.records import ArmResult, parse_response
+from tunegate.records import ArmResult
+from tunegate.responses import parse_response
 
 CHAT = "/chat/completions"
 MESSAGES = [{"role": "user", "content": "Route this ticket to the payments team."}]

@@ -20,6 +20,7 @@ from openai.types.chat import ChatCompletionMessageParam
 from prometheus_client import CollectorRegistry
 
 from cli.compose import proxy_app
+from cli.server import serve_in_thread
 from cli.settings import Settings
 from proxy.config import LocalModelConfig
 from proxy.upstream.local.causal_lm import CausalLMUpstream
@@ -27,9 +28,9 @@ from proxy.upstream.local.embeddings import EmbeddingsUpstream
 from proxy.upstream.local.loading import LoadedLM, load_causal_lm
 from proxy.upstream.local.packaged import minilm_dir, smollm2_gguf
 from tests.models.tiny import build_random_lora_for
-from tests.servers.runner import serve_in_thread
 from tunegate import keys
-from tunegate.records import Arm, Pair, decode_pair, parse_response
+from tunegate.records import Arm, Pair, decode_pair
+from tunegate.responses import parse_response
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(150)]  # the first test loads SmolLM2
 

@@ -15,9 +15,9 @@ from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
 from cli.compose import proxy_app
+from cli.server import serve_in_thread
 from cli.settings import Settings
 from tests.servers.openai_double import OpenAIDouble
-from tests.servers.runner import serve_in_thread
 from tunegate import keys
 from tunegate.records import Pair, decode_pair
 

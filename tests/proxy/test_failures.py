@@ -11,9 +11,9 @@ import openai
 import pytest
 from openai.types.chat import ChatCompletionMessageParam
 
+from cli.server import free_port
 from tests.proxy.conftest import Doubles, Proxy, experiment, sdk, wait_for_pairs
 from tests.servers.openai_double import Reply
-from tests.servers.runner import free_port
 
 MESSAGES: list[ChatCompletionMessageParam] = [{"role": "user", "content": "hello"}]
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from cli.server import free_port
 from tests.proxy.conftest import Doubles, Proxy, build_settings, experiment, run_proxy, sdk
-from tests.servers.runner import free_port
 
 
 def test_healthz_and_readyz(proxy: Proxy):

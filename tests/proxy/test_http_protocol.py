@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 import uvicorn
 
+from cli.server import free_port
 from proxy.http_protocol import http_protocol
-from tests.servers.runner import free_port
 
 
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:

@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 import pytest
 from pydantic import SecretStr
 
+from cli.server import free_port
 from proxy.config import UpstreamConfig
 from proxy.errors import UpstreamTimeout, UpstreamUnavailable
 from proxy.upstream import build_upstream
 from proxy.upstream.http import HttpUpstream
 from proxy.upstream.lean import LeanHttpUpstream
-from tests.servers.runner import free_port
 
 Answer = Callable[[bytes, asyncio.StreamWriter], Awaitable[bool]]  # -> keep the connection open
 

@@ -12,7 +12,8 @@ from openai.types.chat import ChatCompletionToolParam
 
 from tests.proxy.conftest import Doubles, Proxy, sdk, wait_for_pairs
 from tests.servers.openai_double import Reply
-from tunegate.records import Arm, Endpoint, parse_response
+from tunegate.records import Arm, Endpoint
+from tunegate.responses import parse_response
 
 
 def client(proxy: Proxy) -> openai.OpenAI:

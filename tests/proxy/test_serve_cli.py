@@ -13,14 +13,14 @@ import httpx
 import openai
 import yaml
 
+from cli.server import free_port
 from tests.proxy.conftest import Doubles
-from tests.servers.runner import free_port
 
 
 def serve(*args: str, cwd: Path) -> subprocess.Popen[str]:
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
     return subprocess.Popen(
-        [sys.executable, "-m", "tunegate", "serve", *args],
+        [sys.executable, "-m", "cli", "serve", *args],
         cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
 
