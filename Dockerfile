@@ -1,6 +1,8 @@
-# tunegate image. Default target (the last stage, `runtime`): proxy, judge and controller
-# without torch. `docker build --target models .` adds the `models` extra (torch CPU wheel,
-# transformers, peft, sentence-transformers) for in-process models and the local judge.
+# tunegate images. Default target (the last stage, `runtime`): proxy, judge and controller with
+# the `analysis` extra (numpy, scipy, statsmodels, matplotlib) and without torch.
+# `docker build --target proxy .`: the proxy alone, with neither the analysis extra nor torch.
+# `docker build --target models .` adds the `models` extra (torch CPU wheel, transformers, peft,
+# sentence-transformers) for in-process models and the local judge.
 # Dependencies are installed before the source is copied, so code changes reuse those layers.
 
 ARG PYTHON_VERSION=3.11
@@ -25,8 +27,13 @@ RUN python -m venv /opt/venv \
     && python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; print('\n'.join(p['dependencies']))" > /tmp/requirements.txt \
     && pip install --requirement /tmp/requirements.txt
 
+# The `analysis` extra on top: what the judge's calibration, the controller and reports import.
+FROM deps AS analysis-deps
+RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; print('\n'.join(p['optional-dependencies']['analysis']))" > /tmp/analysis.txt \
+    && pip install --requirement /tmp/analysis.txt
+
 # The `models` extra on top: torch from the CPU wheel index first, so nothing pulls CUDA.
-FROM deps AS models-deps
+FROM analysis-deps AS models-deps
 ARG TORCH_VERSION=2.13.0
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 RUN pip install --index-url "${TORCH_INDEX_URL}" "torch==${TORCH_VERSION}" \
@@ -44,9 +51,22 @@ COPY cli ./cli
 COPY demo ./demo
 RUN pip install --no-deps .
 
+FROM analysis-deps AS runtime-build
+COPY --from=build /src /src
+RUN pip install --no-deps .
+
 FROM models-deps AS models-build
 COPY --from=build /src /src
 RUN pip install --no-deps .
+
+# The proxy alone: `docker build --target proxy -t tunegate:VERSION-proxy .`
+FROM base AS proxy
+COPY --from=build /opt/venv /opt/venv
+WORKDIR /var/lib/tunegate
+USER 10001:10001
+EXPOSE 8080 9090
+ENTRYPOINT ["tunegate"]
+CMD ["serve", "--config", "/etc/tunegate/config.yaml"]
 
 # In-process models: `docker build --target models -t tunegate:VERSION-models .`
 FROM base AS models
@@ -59,10 +79,10 @@ EXPOSE 8080 9090 9091
 ENTRYPOINT ["tunegate"]
 CMD ["serve", "--config", "/etc/tunegate/config.yaml"]
 
-# Default target: no torch.
+# Default target: every component, no torch.
 FROM base AS runtime
 ENV HF_HUB_OFFLINE=1
-COPY --from=build /opt/venv /opt/venv
+COPY --from=runtime-build /opt/venv /opt/venv
 WORKDIR /var/lib/tunegate
 USER 10001:10001
 EXPOSE 8080 9090 9091

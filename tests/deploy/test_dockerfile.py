@@ -85,7 +85,21 @@ def test_default_target_is_the_runtime_without_torch() -> None:
     default = STAGES[-1]
     assert default.name == "runtime"
     text = " ".join(args for stage in chain("runtime") for _, args in stage.instructions)
-    assert "torch" not in text and "optional-dependencies" not in text
+    assert "torch" not in text and "['models']" not in text
+
+
+def test_proxy_target_has_neither_torch_nor_the_statistics_libraries() -> None:
+    text = " ".join(args for stage in chain("proxy") for _, args in stage.instructions)
+    assert "optional-dependencies" not in text and "torch" not in text
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    base = " ".join(project["dependencies"])
+    for heavy in ("statsmodels", "scipy", "matplotlib", "numpy", "torch"):
+        assert heavy not in base, heavy
+
+
+def test_runtime_target_installs_the_analysis_extra() -> None:
+    runs = " ".join(run for stage in chain("runtime") for run in stage.args("RUN"))
+    assert "['optional-dependencies']['analysis']" in runs
 
 
 def test_models_target_installs_torch_from_the_cpu_index() -> None:
@@ -97,7 +111,7 @@ def test_models_target_installs_torch_from_the_cpu_index() -> None:
 
 
 def test_final_stages_run_as_a_non_root_user() -> None:
-    for name in ("runtime", "models"):
+    for name in ("runtime", "models", "proxy"):
         users = BY_NAME[name].args("USER")
         assert users and users[-1].split(":")[0] not in ("root", "0"), name
         assert BY_NAME[name].args("ENTRYPOINT") == ['["tunegate"]']
