@@ -20,11 +20,10 @@ from tunegate import keys
 from tunegate.experiments import ExperimentConfig
 from tunegate.records import Decision, decode_decision, encode
 from tunegate.redis import store_errors
+from tunegate.retention import Retention
 from tunegate.state import read_state, write_state
 
-__all__ = ["DECISIONS_MAXLEN", "Controller"]
-
-DECISIONS_MAXLEN = 10_000
+__all__ = ["Controller"]
 
 
 class Controller:
@@ -35,8 +34,11 @@ class Controller:
         experiments: Iterable[ExperimentConfig],
         redis: aioredis.Redis,
         metrics: ControllerMetrics | None = None,
+        *,
+        retention: Retention | None = None,
     ) -> None:
         self.experiments = {e.name: e for e in experiments}
+        self.retention = retention or Retention()
         self.redis = redis
         self.metrics = metrics
 
@@ -67,6 +69,7 @@ class Controller:
                 actor="controller",
                 reason=f"{decision.action.value}: {decision.reason}",
                 expected_version=state.version if state else None,
+                audit_maxlen=self.retention.audit,
             )
             decision.applied = written is not None
             if written is None:
@@ -82,7 +85,7 @@ class Controller:
             await self.redis.xadd(
                 keys.decisions(decision.experiment),
                 encode(decision),  # type: ignore[arg-type]  # redis-py's field type is invariant
-                maxlen=DECISIONS_MAXLEN,
+                maxlen=self.retention.decisions,
                 approximate=True,
             )
         if self.metrics is not None:

@@ -26,6 +26,7 @@ def proxy_app(settings: Settings, *, registry: CollectorRegistry | None = None) 
         settings.experiments,
         settings.redis,
         settings.upstreams,
+        retention=settings.retention,
         config_version=settings.config_version,
         registry=registry,
     )

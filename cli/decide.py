@@ -92,7 +92,7 @@ async def _main(args: argparse.Namespace, settings: object, names: list[str]) ->
             loop.add_signal_handler(sig, stop.set)
     failed = False
     async with connect(settings.redis) as client:
-        controller = Controller(settings.experiments, client, metrics)
+        controller = Controller(settings.experiments, client, metrics, retention=settings.retention)
         while True:
             for name in names:
                 try:

@@ -100,7 +100,14 @@ async def _serve(settings: Settings, args: argparse.Namespace) -> int:
                 f"{args.name}-{i}" if args.name and count > 1 else args.name for i in range(count)
             ]
             workers = [
-                JudgeWorker(settings.judge, settings.experiments, redis, metrics=metrics, name=n)
+                JudgeWorker(
+                    settings.judge,
+                    settings.experiments,
+                    redis,
+                    metrics=metrics,
+                    name=n,
+                    retention=settings.retention,
+                )
                 for n in names
             ]
             for worker in workers:

@@ -25,6 +25,7 @@ from proxy.config import ProxySettings, UpstreamConfig
 from tunegate.errors import ConfigError
 from tunegate.experiments import ExperimentConfig
 from tunegate.redis import RedisSettings
+from tunegate.retention import Retention
 
 __all__ = ["Settings", "format_validation_error", "load_settings"]
 
@@ -40,6 +41,7 @@ class Settings(BaseSettings):
     )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     redis: RedisSettings = Field(default_factory=RedisSettings)
+    retention: Retention = Field(default_factory=Retention)
     upstreams: dict[str, UpstreamConfig] = Field(default_factory=dict)
     experiments: list[ExperimentConfig] = Field(default_factory=list)
     proxy: ProxySettings = Field(default_factory=ProxySettings)

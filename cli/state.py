@@ -60,7 +60,9 @@ async def _main(args: argparse.Namespace, settings: object) -> int:
     assert config is not None
     async with connect(settings.redis) as client:
         if args.approve:
-            approved = await Controller(settings.experiments, client).approve(config.name)
+            approved = await Controller(
+                settings.experiments, client, retention=settings.retention
+            ).approve(config.name)
             if approved is None:
                 print(
                     "tunegate state: no decision waits for approval (or the state changed)",
@@ -82,6 +84,7 @@ async def _main(args: argparse.Namespace, settings: object) -> int:
                 mirror_rate=current.mirror_rate if current else config.mirror_rate,
                 actor="operator",
                 reason=args.reason,
+                audit_maxlen=settings.retention.audit,
             )
         state = await read_state(client, config.name)
     shown = (

@@ -213,7 +213,9 @@ async def _judge_and_decide(
     from judge.worker import JudgeWorker
 
     task = progress.add_task("judge pairs", total=None, note="burst")
-    async with JudgeWorker(settings.judge, settings.experiments, client) as worker:
+    async with JudgeWorker(
+        settings.judge, settings.experiments, client, retention=settings.retention
+    ) as worker:
         try:
             async with asyncio.timeout(JUDGE_TIMEOUT_S):
                 stats = await worker.run(until_idle=True)
@@ -222,7 +224,9 @@ async def _judge_and_decide(
                 f"the judge did not drain the pairs in {JUDGE_TIMEOUT_S:.0f}s"
             ) from None
     progress.update(task, total=stats.read, completed=stats.read, note=f"{stats.verdicts} verdicts")
-    decision = await Controller(settings.experiments, client).step(experiment, apply=False)
+    decision = await Controller(settings.experiments, client, retention=settings.retention).step(
+        experiment, apply=False
+    )
     evidence = await load_evidence(client, experiment)
     config = settings.experiment(experiment)
     by_category = config.category_scorers if config is not None else {}

@@ -51,7 +51,6 @@ class JudgeSettings(BaseModel):
     requests_per_minute: int | None = Field(default=None, ge=1)
     tokens_per_minute: int | None = Field(default=None, ge=1)
     cost_per_hour_usd: float | None = Field(default=None, gt=0)
-    stream_maxlen: int = Field(default=1_000_000, ge=1000)
     cache_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=1)
     max_response_chars: int = Field(default=8000, ge=100)  # longer answers are truncated
     rationale_max_chars: int = Field(default=1000, ge=0)

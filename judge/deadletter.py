@@ -1,18 +1,18 @@
 """The dead-letter stream: pairs the judge could not score, with the reason and raw judge output.
 
-An entry has the fields ``pair`` (the original pair JSON, or the raw stream fields when they
-did not decode), ``reason`` (a bounded label), ``scorer``, ``error`` (a message) and ``raw``
-(the judge's last raw answer). A marker key makes the write idempotent per (pair, scorer).
+An entry is a :class:`tunegate.records.DeadLetter` through the records codec (``v`` + ``json``):
+the original pair JSON (or the raw stream fields when they did not decode), a bounded ``reason``
+label, the scorer, an error message and the judge's last raw answer. A marker key makes the write
+idempotent per (pair, scorer).
 """
 
 from __future__ import annotations
-
-import time
 
 import orjson
 import redis.asyncio as aioredis
 
 from tunegate import keys
+from tunegate.records import DeadLetter, encode
 from tunegate.redis import store_errors
 
 __all__ = ["DEAD_VERSION", "WRITE_ONCE", "DeadLetters"]
@@ -50,16 +50,17 @@ class DeadLetters:
         raw: str = "",
     ) -> bool:
         """Append the dead letter; False when this (pair, scorer) already has one."""
-        fields = {
-            "pair": pair_json,
-            "reason": reason,
-            "scorer": scorer,
-            "error": error[:2000],
-            "raw": raw[:20000],
-            "time": str(time.time()),
-        }
-        args: list[str | int] = [_MARKER_TTL, self._maxlen]
-        for name, value in fields.items():
+        record = DeadLetter(
+            experiment=experiment,
+            pair_id=pair_id,
+            scorer=scorer,
+            reason=reason,
+            error=error[:2000],
+            raw=raw[:20000],
+            pair=pair_json,
+        )
+        args: list[str | int | bytes] = [_MARKER_TTL, self._maxlen]
+        for name, value in encode(record).items():
             args += [name, value]
         marker = keys.verdict_done(experiment, pair_id, scorer or "-", DEAD_VERSION)
         with store_errors("dead letters"):

@@ -45,6 +45,7 @@ from tunegate.experiments import ExperimentConfig
 from tunegate.lifecycle import AsyncResource
 from tunegate.records import Arm, Pair, Verdict, decode_pair, encode
 from tunegate.redis import store_errors
+from tunegate.retention import Retention
 
 __all__ = ["JudgeWorker", "WorkerStats"]
 
@@ -84,6 +85,7 @@ class JudgeWorker(AsyncResource):
         metrics: JudgeMetrics | None = None,
         client: JudgeClient | None = None,
         embed: Embedder | None = None,
+        retention: Retention | None = None,
     ) -> None:
         self.config = config
         self.redis = redis
@@ -98,7 +100,8 @@ class JudgeWorker(AsyncResource):
         self._owns_client = False
         self._stop = asyncio.Event()
         self._heartbeat: asyncio.Task[None] | None = None
-        self._dead = DeadLetters(redis, self.config.stream_maxlen)
+        self._retention = retention or Retention()
+        self._dead = DeadLetters(redis, self._retention.dead_letters)
         self._write_once = redis.register_script(WRITE_ONCE)
         self._last_reclaim = 0.0
         self._own_pending = True  # first read: entries this name left unacknowledged, if any
@@ -388,7 +391,7 @@ class JudgeWorker(AsyncResource):
                 keys=[done, keys.verdicts(verdict.experiment)],
                 args=[
                     _DONE_TTL,
-                    self.config.stream_maxlen,
+                    self._retention.verdicts,
                     "v",
                     fields["v"],
                     "json",

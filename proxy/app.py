@@ -29,6 +29,7 @@ from proxy.runtime import Runtime
 from proxy.upstream import build_upstream
 from tunegate.experiments import ExperimentConfig
 from tunegate.redis import RedisSettings, connect
+from tunegate.retention import Retention
 
 __all__ = ["create_app"]
 
@@ -84,6 +85,7 @@ def create_app(
     redis: RedisSettings,
     upstreams: Mapping[str, UpstreamConfig],
     *,
+    retention: Retention | None = None,
     config_version: str = "",
     registry: CollectorRegistry | None = None,
 ) -> FastAPI:
@@ -99,6 +101,7 @@ def create_app(
         upstream_configs=dict(upstreams),
         config_version=config_version,
         metrics=metrics,
+        retention=retention or Retention(),
     )
     grace = config.shutdown_grace_seconds
 
@@ -115,7 +118,13 @@ def create_app(
                 ExperimentTable(rt.experiments, rt.redis, config.state_refresh_seconds)
             )
             rt.pairlog = await stack.enter_async_context(
-                PairLogger(rt.redis, config.pairlog, metrics, shutdown_grace_s=grace / 2)
+                PairLogger(
+                    rt.redis,
+                    config.pairlog,
+                    metrics,
+                    maxlen=rt.retention.pairs,
+                    shutdown_grace_s=grace / 2,
+                )
             )
             budgets = {e.name: e.shadow_budget for e in rt.experiments}
             rt.shadow = await stack.enter_async_context(

@@ -81,7 +81,6 @@ class PairLogSettings(BaseModel):
     buffer_size: int = Field(default=10_000, ge=1)
     batch_size: int = Field(default=256, ge=1)
     flush_interval_ms: float = Field(default=10.0, gt=0)
-    stream_maxlen: int = Field(default=1_000_000, ge=1000)
     max_body_bytes: int = Field(default=256 * 1024, ge=1024)  # per arm body stored in a pair
     served_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=1)  # feedback's pair -> arm lookup
 

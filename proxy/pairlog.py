@@ -40,9 +40,11 @@ class PairLogger(AsyncResource):
         settings: PairLogSettings,
         metrics: ProxyMetrics,
         *,
+        maxlen: int,
         shutdown_grace_s: float = 5.0,
     ) -> None:
         self._redis = redis
+        self._maxlen = maxlen
         self._settings = settings
         self._metrics = metrics
         self._grace = shutdown_grace_s
@@ -102,7 +104,7 @@ class PairLogger(AsyncResource):
     async def _flush_batch(self) -> None:
         batch = [self._buffer[i] for i in range(min(self._settings.batch_size, len(self._buffer)))]
         ttl = self._settings.served_ttl_seconds
-        maxlen = self._settings.stream_maxlen
+        maxlen = self._maxlen
         with store_errors("pair log"):
             async with self._redis.pipeline(transaction=False) as pipe:
                 for pair in batch:

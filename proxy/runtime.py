@@ -19,6 +19,7 @@ from proxy.pairlog import PairLogger
 from proxy.upstream.base import Upstream
 from tunegate.experiments import ArmConfig, ExperimentConfig
 from tunegate.records import Arm
+from tunegate.retention import Retention
 
 __all__ = ["ArmTarget", "Runtime"]
 
@@ -47,6 +48,7 @@ class Runtime:
     upstream_configs: dict[str, UpstreamConfig]
     config_version: str
     metrics: ProxyMetrics
+    retention: Retention = field(default_factory=Retention)
     redis: aioredis.Redis | None = None
     upstreams: dict[str, Upstream] = field(default_factory=dict)
     table: ExperimentTable | None = None

@@ -40,7 +40,9 @@ async def test_state_versions_and_audit(redis_url: str) -> None:
     state = await read_state(client, "e")
     assert state is not None and state.stage is Stage.PROMOTED and state.updated_by == "c"
     audit = await read_audit(client, "e")
-    assert [a["reason"] for a in audit] == ["go", "win"]
-    assert audit[1]["before"]["stage"] == "ab"  # type: ignore[index]
+    assert [a.reason for a in audit] == ["go", "win"]
+    assert audit[1].before is not None and audit[1].before.stage is Stage.AB
+    assert audit[1].after.version == 2 and audit[1].experiment == "e"
+    assert all(a.schema_version == 1 for a in audit)
     assert await client.smembers("tg:experiments") == {b"e"}
     await client.aclose()

@@ -22,6 +22,8 @@ __all__ = [
     "Action",
     "Arm",
     "ArmResult",
+    "AuditEntry",
+    "DeadLetter",
     "Decision",
     "Endpoint",
     "ExperimentState",
@@ -32,6 +34,8 @@ __all__ = [
     "Verdict",
     "Winner",
     "decode",
+    "decode_audit",
+    "decode_dead_letter",
     "decode_decision",
     "decode_feedback",
     "decode_pair",
@@ -215,6 +219,22 @@ class Feedback(_Record):
 R = TypeVar("R", bound="_Record")
 
 
+class DeadLetter(_Record):
+    """A pair a scorer could not score, with the reason (a bounded label) and the raw judge output.
+
+    ``pair`` is the original pair JSON, or the raw stream fields as JSON when they did not decode.
+    """
+
+    experiment: str
+    pair_id: str
+    scorer: str = ""
+    reason: str
+    error: str = Field(default="", max_length=2000)
+    raw: str = Field(default="", max_length=20000)
+    pair: str = ""
+    time: float = Field(default_factory=time.time)
+
+
 class ExperimentState(BaseModel):
     """The live state of one experiment, kept in the ``keys.state`` hash; it overrides the config.
 
@@ -242,6 +262,17 @@ class ExperimentState(BaseModel):
             return cls.model_validate(raw)
         except ValidationError as exc:
             raise RecordError(f"experiment state: {exc.errors()[0]['msg']}") from exc
+
+
+class AuditEntry(_Record):
+    """One change of an experiment's state: who made it, when, why, the state before and after."""
+
+    experiment: str
+    time: float
+    actor: str
+    reason: str
+    before: ExperimentState | None
+    after: ExperimentState
 
 
 def encode(record: _Record) -> dict[str, bytes]:
@@ -279,3 +310,11 @@ def decode_decision(fields: Fields) -> Decision:
 
 def decode_feedback(fields: Fields) -> Feedback:
     return decode(fields, Feedback)
+
+
+def decode_dead_letter(fields: Fields) -> DeadLetter:
+    return decode(fields, DeadLetter)
+
+
+def decode_audit(fields: Fields) -> AuditEntry:
+    return decode(fields, AuditEntry)

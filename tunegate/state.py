@@ -6,28 +6,26 @@ through :func:`write_state`, so the audit stream is complete whoever made the ch
 
 from __future__ import annotations
 
-import json
 import time
 
 import redis.asyncio as aioredis
 
 from tunegate import keys
-from tunegate.records import ExperimentState, Stage
+from tunegate.records import AuditEntry, ExperimentState, Stage, decode_audit, encode
 from tunegate.redis import store_errors
+from tunegate.retention import Retention
 
-__all__ = ["AuditEntry", "read_audit", "read_state", "write_state"]
+__all__ = ["read_audit", "read_state", "write_state"]
 
 # Compare-and-set on the version: the write lands only if nobody changed the state meanwhile.
 _CAS = """
 local current = redis.call('HGET', KEYS[1], 'version')
 if current and tonumber(current) ~= tonumber(ARGV[1]) then return 0 end
 redis.call('DEL', KEYS[1])
-for i = 3, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', '100000', '*', 'json', ARGV[2])
+for i = 5, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'v', ARGV[2], 'json', ARGV[3])
 return 1
 """
-
-AuditEntry = dict[str, object]
 
 
 async def read_state(client: aioredis.Redis, experiment: str) -> ExperimentState | None:
@@ -47,6 +45,7 @@ async def write_state(
     actor: str,
     reason: str,
     expected_version: int | None = None,
+    audit_maxlen: int = Retention().audit,
 ) -> ExperimentState | None:
     """Write a new state (version + 1) with an audit entry; None if ``expected_version`` is stale.
 
@@ -66,15 +65,19 @@ async def write_state(
                 updated_by=actor,
                 updated_at=time.time(),
             )
-            audit = {
-                "time": new.updated_at,
-                "actor": actor,
-                "reason": reason,
-                "before": current.model_dump(mode="json") if current else None,
-                "after": new.model_dump(mode="json"),
-            }
+            audit = encode(
+                AuditEntry(
+                    experiment=experiment,
+                    time=new.updated_at,
+                    actor=actor,
+                    reason=reason,
+                    before=current,
+                    after=new,
+                )
+            )
             flat = [x for kv in new.to_hash().items() for x in kv]
-            args = [str(base), json.dumps(audit), *flat]
+            args: list[str | bytes] = [str(base), audit["v"], audit["json"], str(audit_maxlen)]
+            args += flat
             state_key, audit_key = keys.state(experiment), keys.audit(experiment)
             done = await client.eval(_CAS, 2, state_key, audit_key, *args)
             if done:
@@ -87,7 +90,7 @@ async def write_state(
 
 
 async def read_audit(client: aioredis.Redis, experiment: str, count: int = 100) -> list[AuditEntry]:
-    """The newest ``count`` audit entries, oldest first."""
+    """The newest ``count`` audit entries, oldest first; RecordError if an entry does not decode."""
     with store_errors("read audit"):
         entries = await client.xrevrange(keys.audit(experiment), count=count)
-    return [json.loads(fields[b"json"]) for _, fields in reversed(entries or []) if fields]
+    return [decode_audit(fields) for _, fields in reversed(entries or []) if fields]

@@ -50,8 +50,9 @@ def settings_for(mode: str, upstream_url: str, port: int, redis_url: str) -> Set
                 "port": port,
                 "passthrough_upstream": "control",
                 "mirror": {"max_inflight": 1024},
-                "pairlog": {"stream_maxlen": 20_000, "buffer_size": 50_000},
+                "pairlog": {"buffer_size": 50_000},
             },
+            "retention": {"pairs": 20_000},
         }
     )
 

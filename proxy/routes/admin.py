@@ -105,6 +105,7 @@ async def put_state(name: str, change: StateChange, rt: Admin) -> Response:
             actor=ACTOR,
             reason=change.reason,
             expected_version=change.expected_version,
+            audit_maxlen=rt.retention.audit,
         )
     except StoreUnavailable as exc:
         raise Unavailable("state store unavailable") from exc

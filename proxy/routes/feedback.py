@@ -24,8 +24,6 @@ __all__ = ["FeedbackBody", "router"]
 
 router = APIRouter()
 
-_FEEDBACK_MAXLEN = 1_000_000
-
 
 class FeedbackBody(BaseModel):
     """What the application posts."""
@@ -62,7 +60,7 @@ async def post_feedback(
             entry_id = await rt.redis.xadd(
                 keys.feedback(cfg.name),
                 encode(record),  # type: ignore[arg-type]  # redis-py types fields too narrowly
-                maxlen=_FEEDBACK_MAXLEN,
+                maxlen=rt.retention.feedback,
                 approximate=True,
             )
     except StoreUnavailable as exc:

@@ -79,7 +79,7 @@ async def test_step_waits_for_approval_then_approve_applies(redis_url):
         state = await read_state(client, "exp")
         assert state is not None and state.stage is Stage.AB and state.ab_weight == 0.01
         audit = await read_audit(client, "exp")
-        assert audit[-1]["actor"] == "operator"
+        assert audit[-1].actor == "operator"
         assert await controller.approve("exp") is None  # nothing left to approve
     finally:
         await client.aclose()

@@ -22,7 +22,7 @@ from judge.prompts import JudgeInput
 from judge.worker import JudgeWorker
 from tests.judge.helpers import EXP, make_pair, make_settings
 from tunegate import keys
-from tunegate.records import decode_verdict, encode
+from tunegate.records import decode_dead_letter, decode_verdict, encode
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -87,7 +87,7 @@ async def test_worker_dead_letters_the_local_judges_garbage(model_and_tokenizer,
         await asyncio.wait_for(worker.run(until_idle=True), 30)
     assert await aredis.xlen(keys.verdicts(EXP)) == 0
     [(_, letter)] = await aredis.xrange(keys.dead(EXP))
-    assert letter[b"reason"] == b"parse_failure"
+    assert decode_dead_letter(letter).reason == "parse_failure"
 
 
 async def test_logprob_scoring_of_the_five_labels(model_and_tokenizer, redis_url, aredis):

@@ -18,7 +18,7 @@ from tests.judge.helpers import EXP, arm, make_pair, make_settings
 from tests.servers.judge_double import Step, prefer_slot_a
 from tunegate import keys
 from tunegate.errors import ConfigError
-from tunegate.records import Arm, Pair, Verdict, Winner, decode_verdict, encode
+from tunegate.records import Arm, Pair, Verdict, Winner, decode_dead_letter, decode_verdict, encode
 
 
 async def add(aredis: Any, *pairs: Pair) -> None:
@@ -30,9 +30,10 @@ async def verdicts(aredis: Any, experiment: str = EXP) -> list[Verdict]:
     return [decode_verdict(f) for _, f in await aredis.xrange(keys.verdicts(experiment))]
 
 
-async def dead(aredis: Any, experiment: str = EXP) -> list[dict[str, str]]:
+async def dead(aredis: Any, experiment: str = EXP) -> list[dict[str, Any]]:
+    """The dead letters, decoded by the records codec (a field dict per letter)."""
     entries = await aredis.xrange(keys.dead(experiment))
-    return [{k.decode(): v.decode() for k, v in f.items()} for _, f in entries]
+    return [decode_dead_letter(f).model_dump() for _, f in entries]
 
 
 async def drain(settings: Settings, aredis: Any, **kwargs: Any) -> JudgeWorker:

@@ -12,7 +12,7 @@ from scipy.stats import binomtest
 
 from tests.proxy.conftest import ADMIN_TOKEN, Proxy, experiment, sdk, wait_for_pairs, wait_until
 from tunegate import keys
-from tunegate.records import Arm, decode_feedback
+from tunegate.records import Arm, AuditEntry, decode_feedback
 from tunegate.state import read_audit
 
 AUTH = {"authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -104,7 +104,7 @@ def test_admin_reads_and_changes_state(proxy: Proxy, sdk: openai.OpenAI, redis_u
 
     import redis.asyncio as aioredis
 
-    async def audit() -> list[dict[str, object]]:
+    async def audit() -> list[AuditEntry]:
         client = aioredis.Redis.from_url(redis_url)
         try:
             return await read_audit(client, "exp-shadow")
@@ -112,7 +112,7 @@ def test_admin_reads_and_changes_state(proxy: Proxy, sdk: openai.OpenAI, redis_u
             await client.aclose()
 
     [entry] = asyncio.run(audit())
-    assert entry["actor"] == "admin-api" and entry["reason"] == "looks good"
+    assert entry.actor == "admin-api" and entry.reason == "looks good"
 
 
 def test_state_written_elsewhere_is_picked_up(proxy: Proxy, sdk: openai.OpenAI, redis_url: str):
