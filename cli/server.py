@@ -8,6 +8,7 @@ with the production options (cli/serve.py).
 from __future__ import annotations
 
 import asyncio
+import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -16,9 +17,15 @@ from typing import Any
 
 import uvicorn
 
-from tunegate.net import free_port
-
 __all__ = ["free_port", "serve_in_thread", "serving"]
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def _server(app: Any, port: int, grace_s: int) -> uvicorn.Server:

@@ -16,10 +16,10 @@ from pathlib import Path
 import redis.asyncio as aioredis
 from pydantic import SecretStr
 
+from cli.server import free_port
 from cli.settings import Settings
 from demo.errors import DemoError
 from tunegate import keys
-from tunegate.net import free_port
 from tunegate.redis import EmbeddedRedis, RedisSettings, store_errors
 
 __all__ = ["embedded_redis", "free_port", "proxy_server", "wait_for_pairs"]
