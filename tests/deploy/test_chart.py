@@ -112,7 +112,7 @@ def test_probes_and_ports_match_the_cli(scenario: tuple[str, Rendered]) -> None:
 
 def test_services_and_monitors_select_running_pods(scenario: tuple[str, Rendered]) -> None:
     _, rendered = scenario
-    pods = [d["spec"]["template"] for d in rendered.of("Deployment")]
+    pods = [d["spec"]["template"] for d in rendered.of("Deployment") + rendered.of("StatefulSet")]
     for service in rendered.of("Service"):
         selector = service["spec"]["selector"]
         matched = [p for p in pods if selector.items() <= p["metadata"]["labels"].items()]
