@@ -13,6 +13,7 @@ import copy
 from collections.abc import Iterator
 from typing import Any
 
+import helm_python
 import jsonschema
 import pytest
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -24,6 +25,7 @@ from starlette.routing import Route
 from analysis.metrics import ControllerMetrics
 from analysis.verdict_metrics import VerdictMetrics
 from cli.server import serve_in_thread
+from tests.deploy.chart import CHART_DIR, Rendered
 from tests.deploy.conftest import eventually
 from tests.deploy.decisions import EXPECTED, KINDS, decision
 from tests.deploy.prometheus import PrometheusServer
@@ -224,3 +226,53 @@ def test_verdict_series_carry_guardrails_and_samples_needed(
     by_experiment = {r["metric"]["experiment"]: r["metric"]["action"] for r in actions}  # type: ignore[index]
     assert {f"exp-{kind}": kind for kind in KINDS}.items() <= by_experiment.items()
     assert by_experiment[UNDECIDED] == "continue"
+
+
+# --- the same objects from the chart ---------------------------------------------------------
+
+ALL_ROLLOUT_OBJECTS = {
+    "existingSecret": "tunegate-credentials",
+    "rollouts": {"argo": {"prometheus": True, "web": True}, "flagger": {"metricTemplate": True}},
+}
+
+
+def _render_as(values: dict[str, Any], release: str, namespace: str) -> Rendered:
+    with helm_python.Chart.load(CHART_DIR) as chart:
+        return Rendered(chart.render(values, name=release, namespace=namespace, is_install=True))
+
+
+def test_the_chart_renders_the_examples_for_its_release() -> None:
+    """Release "tunegate" in namespace "tunegate" is what the examples are written for."""
+    rendered = _render_as(ALL_ROLLOUT_OBJECTS, "tunegate", "tunegate")
+    objects = rendered.of("AnalysisTemplate") + rendered.of("MetricTemplate")
+    assert len(objects) == 3
+    for resource in objects:
+        validate(resource)
+        name = resource["metadata"]["name"]
+        (example,) = [e for e in EXAMPLES if (e.kind, e.resource["metadata"]["name"]) == (
+            resource["kind"], name)]  # fmt: skip
+        assert resource["spec"] == example.resource["spec"], example.where
+        assert resource["metadata"]["labels"]["app.kubernetes.io/component"] == "rollouts"
+
+
+def test_the_chart_names_its_own_release_and_settings() -> None:
+    values = {**ALL_ROLLOUT_OBJECTS, "rollouts": {**ALL_ROLLOUT_OBJECTS["rollouts"],
+              "maxAgeSeconds": 900, "prometheusAddress": "http://prom.obs:9090"}}  # fmt: skip
+    rendered = _render_as(values, "tg", "ml")
+    web = rendered.get("AnalysisTemplate", "tg-tunegate-verdict-web")
+    args = {a["name"]: a.get("value") for a in web["spec"]["args"]}
+    assert args["tunegate-url"] == "http://tg-tunegate-proxy.ml.svc:8080"
+    assert args["max-age-seconds"] == "900"
+    prometheus = rendered.get("AnalysisTemplate", "tg-tunegate-verdict")
+    assert {a["name"]: a.get("value") for a in prometheus["spec"]["args"]}[
+        "prometheus-address"
+    ] == "http://prom.obs:9090"
+    flagger = rendered.get("MetricTemplate", "tg-tunegate-verdict")
+    assert "< bool 900)" in flagger["spec"]["query"]
+    assert not _render_as({"redis": {"url": "redis://r:6379/0"}}, "tg", "ml").of("AnalysisTemplate")
+
+
+def test_the_web_template_needs_the_secret_with_the_admin_token() -> None:
+    values = {"redis": {"url": "redis://r:6379/0"}, "rollouts": {"argo": {"web": True}}}
+    with pytest.raises(helm_python.HelmRenderError, match="set existingSecret"):
+        _render_as(values, "tg", "ml")
