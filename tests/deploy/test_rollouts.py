@@ -230,7 +230,7 @@ def test_verdict_series_carry_guardrails_and_samples_needed(
 
 # --- the same objects from the chart ---------------------------------------------------------
 
-ALL_ROLLOUT_OBJECTS = {
+ALL_ROLLOUT_OBJECTS: dict[str, Any] = {
     "existingSecret": "tunegate-credentials",
     "rollouts": {"argo": {"prometheus": True, "web": True}, "flagger": {"metricTemplate": True}},
 }
