@@ -187,6 +187,10 @@ def test_standalone_redis_without_persistence_or_auth() -> None:
     assert volume == {"name": "data", "emptyDir": {}}
     url = _env(rendered, "tg-tunegate-proxy")["TUNEGATE_REDIS__URL"]
     assert url == "redis://tg-tunegate-redis:6379/0"
+    assert "data are lost when the pod restarts" in rendered.notes
+    assert "it has no password" in rendered.notes
+    safe = render(scenario_values("standalone-redis-values")).notes
+    assert "one pod, no failover." in safe and "The controller is observe-only" in safe
 
 
 @pytest.mark.parametrize(
