@@ -7,6 +7,10 @@ small part of each that the examples use, from the tools' documented rules:
 - Argo: a measurement is Failed when failureCondition holds, else Successful when
   successCondition holds, else Inconclusive when both are set (with only a successCondition,
   Failed; with only a failureCondition, Successful).
+- Argo, a metric over its measurements (analysis/analysis.go's assessMetricStatus): failures
+  above failureLimit make it Failed, inconclusives above inconclusiveLimit Inconclusive (these
+  limits are checked first), consecutiveSuccessLimit successes in a row Successful, and reaching
+  count with neither limit crossed Successful.
 - Flagger: a check fails when the value is below thresholdRange.min or above .max.
 
 The condition evaluator accepts only comparisons, `&&`/`||`, `result` and `result[N]` and
@@ -30,6 +34,7 @@ __all__ = [
     "EXAMPLES_DIR",
     "Example",
     "argo_measurement",
+    "argo_metric_phase",
     "crd_schema",
     "examples",
     "flagger_check_passes",
@@ -202,3 +207,22 @@ def flagger_check_passes(metric: Resource, value: float) -> bool:
     if "min" in bounds and value < bounds["min"]:
         return False
     return not ("max" in bounds and value > bounds["max"])
+
+
+def argo_metric_phase(metric: Resource, measurements: list[str]) -> str:
+    """Running, Successful, Failed or Inconclusive after ``measurements`` (in order)."""
+    failed = inconclusive = streak = 0
+    for count, phase in enumerate(measurements, start=1):
+        failed += phase == "Failed"
+        inconclusive += phase == "Inconclusive"
+        streak = streak + 1 if phase == "Successful" else 0
+        if failed > int(metric.get("failureLimit", 0)):
+            return "Failed"
+        if inconclusive > int(metric.get("inconclusiveLimit", 0)):
+            return "Inconclusive"
+        limit = int(metric.get("consecutiveSuccessLimit", 0))
+        if limit and streak >= limit:
+            return "Successful"
+        if count >= int(metric["count"]):
+            return "Successful"
+    return "Running"

@@ -32,6 +32,7 @@ from tests.deploy.prometheus import PrometheusServer
 from tests.deploy.rollouts import (
     Example,
     argo_measurement,
+    argo_metric_phase,
     examples,
     flagger_check_passes,
     substitute,
@@ -102,6 +103,18 @@ def test_rollout_steps_use_the_shipped_template_with_its_required_args() -> None
     for analysis in analyses:
         assert [t["templateName"] for t in analysis["templates"]] == ["tunegate-verdict"]
         assert {a["name"] for a in analysis["args"]} == required
+
+
+@pytest.mark.parametrize("name", ["tunegate-verdict", "tunegate-verdict-web"])
+def test_argo_analysis_waits_on_continue_and_never_succeeds_by_running_out(name: str) -> None:
+    metric = _metric(_one("AnalysisTemplate", name))
+    count = int(str(metric["count"]))
+    waiting = ["Inconclusive"] * (count - 1)
+    assert argo_metric_phase(metric, waiting) == "Running"
+    assert argo_metric_phase(metric, [*waiting, "Inconclusive"]) == "Inconclusive"
+    assert argo_metric_phase(metric, [*waiting[:30], "Successful"]) == "Successful"
+    assert argo_metric_phase(metric, [*waiting[:30], "Failed"]) == "Failed"
+    assert argo_metric_phase(metric, ["Failed"]) == "Failed"
 
 
 def test_canary_uses_the_metric_template_and_gates_each_step() -> None:
