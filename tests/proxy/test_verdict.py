@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 import redis
+from pydantic import SecretStr
 
 from analysis.controller import Controller
 from tests.deploy.decisions import EXPECTED, KINDS, decision
 from tests.deploy.rollouts import argo_measurement, examples
-from tests.proxy.conftest import ADMIN_TOKEN, Proxy, experiment
+from tests.proxy.conftest import ADMIN_TOKEN, Doubles, Proxy, build_settings, experiment, run_proxy
 from tunegate import keys
 from tunegate.records import Decision, encode
 from tunegate.redis import RedisSettings, connect
@@ -33,11 +34,19 @@ RESULT_OF_MEASUREMENT = {
 NAMES = [f"exp-{kind}" for kind in KINDS]
 
 
-@pytest.fixture
-def verdict_proxy(proxy_factory: Callable[..., Any]) -> Iterator[Proxy]:
+@pytest.fixture(scope="module")
+def _module_proxy(redis_server: Any, doubles: Doubles) -> Iterator[Proxy]:
     experiments = [experiment(name) for name in [*NAMES, "exp-stale", "exp-none"]]
-    with proxy_factory(experiments, admin_token=ADMIN_TOKEN) as started:
+    settings = build_settings(redis_server.url, doubles.urls, experiments)
+    settings.proxy.admin_token = SecretStr(ADMIN_TOKEN)
+    with run_proxy(settings) as started:
         yield started
+
+
+@pytest.fixture
+def verdict_proxy(_module_proxy: Proxy, redis_url: str) -> Proxy:
+    """One proxy for the module, on a Redis flushed for each test."""
+    return _module_proxy
 
 
 def _record(redis_url: str, made: Decision) -> None:
