@@ -113,11 +113,14 @@ def test_expect_answers_200_only_on_that_result(verdict_proxy: Proxy, redis_url:
 def _flagger_commands() -> dict[str, str]:
     (canary,) = [e for e in examples() if e.kind == "Canary"]
     hooks = canary.resource["spec"]["analysis"]["webhooks"]
+    # The load tester's blocking task: its answer is the command's exit status (a `cmd` task
+    # would be queued and answered 202 whatever the verdict).
+    assert {hook["metadata"]["type"] for hook in hooks} == {"bash"}
     return {hook["type"]: hook["metadata"]["cmd"] for hook in hooks}
 
 
 def test_flagger_webhook_commands_gate_on_the_verdict(verdict_proxy: Proxy, redis_url: str) -> None:
-    """The Canary's curl commands, run by sh as Flagger's load tester runs them."""
+    """The Canary's curl commands, run with `bash -c` as Flagger's load tester's bash task does."""
     commands = _flagger_commands()
     env = {"PATH": os.environ["PATH"], "TUNEGATE_ADMIN_TOKEN": ADMIN_TOKEN}
     for name, kind in zip(NAMES, KINDS, strict=True):
@@ -127,7 +130,7 @@ def test_flagger_webhook_commands_gate_on_the_verdict(verdict_proxy: Proxy, redi
                 "http://tunegate-proxy.tunegate.svc:8080", verdict_proxy.url
             ).replace("/experiments/support-assistant/", f"/experiments/{name}/")
             done = subprocess.run(
-                ["sh", "-c", local], env=env, capture_output=True, timeout=20, check=False
+                ["bash", "-c", local], env=env, capture_output=True, timeout=20, check=False
             )
             passes = EXPECTED[kind][2] if hook != "rollback" else not EXPECTED[kind][1]
             assert (done.returncode == 0) is passes, (kind, hook, done.returncode, done.stderr)
@@ -137,7 +140,7 @@ def test_flagger_webhook_commands_gate_on_the_verdict(verdict_proxy: Proxy, redi
         .replace("http://tunegate-proxy.tunegate.svc:8080", verdict_proxy.url)
         .replace("/experiments/support-assistant/", "/experiments/exp-promote/")
     )
-    done = subprocess.run(["sh", "-c", local], env=wrong, capture_output=True, timeout=20)
+    done = subprocess.run(["bash", "-c", local], env=wrong, capture_output=True, timeout=20)
     assert done.returncode == 22 and b"401" in done.stderr  # curl -f: HTTP error
 
 
