@@ -13,6 +13,7 @@ import json
 import logging
 import signal
 import sys
+from collections.abc import Sequence
 
 from cli.common import (
     EXIT_FAILED,
@@ -23,8 +24,9 @@ from cli.common import (
     setup_logging,
 )
 from tunegate.errors import TunegateError
+from tunegate.experiments import ExperimentConfig
 
-__all__ = ["register", "run"]
+__all__ = ["observe_only", "register", "run"]
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +37,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--all", action="store_true", help="every configured experiment")
     parser.add_argument(
         "--apply", action="store_true", help="apply stage changes even without policy.auto_apply"
+    )
+    parser.add_argument(
+        "--observe-only",
+        action="store_true",
+        help="record and export decisions, never apply them (a rollout tool acts on them)",
     )
     parser.add_argument("--loop", action="store_true", help="keep deciding every --interval")
     parser.add_argument(
@@ -56,6 +63,9 @@ def run(args: argparse.Namespace) -> int:
     if args.all == bool(args.experiment):
         print("tunegate decide: give one EXPERIMENT or --all", file=sys.stderr)
         return EXIT_USAGE
+    if args.observe_only and args.apply:
+        print("tunegate decide: --observe-only and --apply exclude each other", file=sys.stderr)
+        return EXIT_USAGE
     names = [e.name for e in settings.experiments] if args.all else [args.experiment]
     unknown = [n for n in names if settings.experiment(n) is None]
     if unknown:
@@ -73,6 +83,7 @@ async def _main(args: argparse.Namespace, settings: object, names: list[str]) ->
 
     from analysis.controller import Controller
     from analysis.metrics import ControllerMetrics
+    from analysis.verdict_metrics import VerdictMetrics
     from cli.settings import Settings
     from tunegate.records import Action
     from tunegate.redis import connect
@@ -80,8 +91,10 @@ async def _main(args: argparse.Namespace, settings: object, names: list[str]) ->
     assert isinstance(settings, Settings)
     registry = CollectorRegistry()
     metrics = ControllerMetrics(registry)
+    verdicts = VerdictMetrics(registry)
     for name in names:
         metrics.touch(name)
+        verdicts.touch(name)
     if args.metrics_port is not None:
         start_http_server(args.metrics_port, registry=registry)
     interval = args.interval or settings.analysis.interval_seconds
@@ -92,7 +105,10 @@ async def _main(args: argparse.Namespace, settings: object, names: list[str]) ->
             loop.add_signal_handler(sig, stop.set)
     failed = False
     async with connect(settings.redis) as client:
-        controller = Controller(settings.experiments, client, metrics, retention=settings.retention)
+        experiments = (
+            observe_only(settings.experiments) if args.observe_only else settings.experiments
+        )
+        controller = Controller(experiments, client, metrics, retention=settings.retention)
         while True:
             for name in names:
                 try:
@@ -102,6 +118,7 @@ async def _main(args: argparse.Namespace, settings: object, names: list[str]) ->
                         raise
                     log.warning("decide %s failed: %s", name, exc)
                     continue
+                verdicts.observe(decision)
                 failed |= decision.action in (Action.ROLL_BACK, Action.PAUSE)
                 if args.json:
                     print(json.dumps(decision.model_dump(mode="json")), flush=True)
@@ -114,6 +131,14 @@ async def _main(args: argparse.Namespace, settings: object, names: list[str]) ->
             if stop.is_set():
                 break
     return EXIT_FAILED if failed and not args.loop else EXIT_OK
+
+
+def observe_only(experiments: Sequence[ExperimentConfig]) -> list[ExperimentConfig]:
+    """The experiments with ``policy.auto_apply`` off: decisions are recorded, never applied."""
+    return [
+        e.model_copy(update={"policy": e.policy.model_copy(update={"auto_apply": False})})
+        for e in experiments
+    ]
 
 
 def _print(decision: object) -> None:

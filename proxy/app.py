@@ -23,7 +23,7 @@ from proxy.experiments import ExperimentTable
 from proxy.metrics import ProxyMetrics
 from proxy.mirror import ShadowRunner
 from proxy.pairlog import PairLogger
-from proxy.routes import admin, feedback, health, models
+from proxy.routes import admin, feedback, health, models, verdict
 from proxy.routes.openai import OpenAIRoutes
 from proxy.runtime import Runtime
 from proxy.upstream import build_upstream
@@ -147,7 +147,7 @@ def create_app(
     app = ProxyApp(title="tunegate proxy", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.runtime = rt
     _install_error_handlers(app)
-    for router in (health.router, models.router, feedback.router, admin.router):
+    for router in (health.router, models.router, feedback.router, admin.router, verdict.router):
         app.include_router(router)
     app.hot_path = OpenAIRoutes(rt)
     return app

@@ -55,6 +55,15 @@ CATALOG: tuple[MetricSpec, ...] = (
     MetricSpec("tunegate_experiment_ab_weight", "gauge", ("experiment",), "analysis"),
     MetricSpec("tunegate_win_rate", "gauge", ("experiment", "bound"), "analysis"),
     MetricSpec("tunegate_decisions_total", "counter", ("experiment", "action"), "analysis"),
+    # analysis / the rollout verdict (analysis/verdict_metrics.py)
+    MetricSpec("tunegate_verdict_code", "gauge", ("experiment",), "analysis"),
+    MetricSpec("tunegate_verdict_result", "gauge", ("experiment", "result"), "analysis"),
+    MetricSpec("tunegate_verdict_action", "gauge", ("experiment", "action"), "analysis"),
+    MetricSpec(
+        "tunegate_verdict_guardrail", "gauge", ("experiment", "guardrail", "state"), "analysis"
+    ),
+    MetricSpec("tunegate_verdict_samples_needed", "gauge", ("experiment",), "analysis"),
+    MetricSpec("tunegate_verdict_timestamp_seconds", "gauge", ("experiment",), "analysis"),
 )
 
 

@@ -109,6 +109,7 @@ def _experiment(name: str, bad: bool) -> Scenario:
         (name, "lower"): 0.28 if bad else 0.58,
         (name, "upper"): 0.38 if bad else 0.7,
     }
+    _verdict(g, name, bad)
     h["tunegate_request_duration_seconds"] = {
         (name, "control"): (10.0, FAST),
         (name, "candidate"): (2.0, SLOW if bad else FAST),
@@ -119,6 +120,34 @@ def _experiment(name: str, bad: bool) -> Scenario:
     }
     h["tunegate_judge_latency_seconds"] = {(name,): (2.0, SLOW if bad else FAST)}
     return s
+
+
+#: The verdict's decision time: a fixed age, so the dashboard's age panel reads about 30 s.
+VERDICT_AGE_SECONDS = 30.0
+
+
+def _verdict(g: dict[str, dict[Labels, float]], name: str, bad: bool) -> None:
+    """The rollout verdict gauges: roll_back (failure) when regressing, ramp (success) if not."""
+    action = "roll_back" if bad else "ramp"
+    result = "failure" if bad else "success"
+    g["tunegate_verdict_code"] = {(name,): -1.0 if bad else 1.0}
+    g["tunegate_verdict_result"] = {
+        (name, each): float(each == result) for each in ("success", "failure", "inconclusive")
+    }
+    g["tunegate_verdict_action"] = {
+        (name, each): float(each == action)
+        for each in ("continue", "start_ab", "ramp", "promote", "stop_equivalent", "roll_back",
+                     "pause")
+    }  # fmt: skip
+    states = {"error_rate": "breached" if bad else "holds", "latency_p95": "holds",
+              "tokens": "unproven"}  # fmt: skip
+    g["tunegate_verdict_guardrail"] = {
+        (name, guardrail, state): float(states[guardrail] == state)
+        for guardrail in states
+        for state in ("holds", "breached", "unproven")
+    }
+    g["tunegate_verdict_samples_needed"] = {(name,): 0.0}
+    g["tunegate_verdict_timestamp_seconds"] = {(name,): time.time() - VERDICT_AGE_SECONDS}
 
 
 def _merge(parts: list[Scenario]) -> Scenario:

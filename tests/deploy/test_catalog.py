@@ -8,6 +8,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from analysis.metrics import ControllerMetrics
+from analysis.verdict_metrics import VerdictMetrics
 from judge.metrics import JudgeMetrics
 from proxy.metrics import ProxyMetrics
 from tests.deploy.catalog import CATALOG
@@ -23,6 +24,7 @@ def _judge(registry: CollectorRegistry) -> None:
 
 def _analysis(registry: CollectorRegistry) -> None:
     ControllerMetrics(registry).touch("chat")
+    VerdictMetrics(registry).touch("chat")
 
 
 PLANES: dict[str, Callable[[CollectorRegistry], None]] = {

@@ -15,9 +15,11 @@ import yaml
 from cli.settings import load_settings
 from tests.deploy.chart import CHART_DIR, SCENARIOS, Rendered, render, scenario_values
 from tests.deploy.promql import ALERTS_FILE, DASHBOARD_FILE
+from tests.deploy.rollouts import validate as validate_against_crd
 
 KUBERNETES_VERSION = "1.30.0"
 CRD_KINDS = {"ServiceMonitor", "PrometheusRule"}
+ROLLOUT_KINDS = {"AnalysisTemplate", "MetricTemplate"}
 COMMANDS = {
     "proxy": ["serve", "--config", "/etc/tunegate/config.yaml"],
     "judge": ["judge", "--config", "/etc/tunegate/config.yaml", "--metrics-port", "9090"],
@@ -53,6 +55,9 @@ def test_resources_validate_against_the_kubernetes_schemas(scenario: tuple[str, 
     for resource in rendered.resources:
         if resource["kind"] in CRD_KINDS:
             assert resource["apiVersion"] == "monitoring.coreos.com/v1"
+            continue
+        if resource["kind"] in ROLLOUT_KINDS:
+            validate_against_crd(resource)  # Argo Rollouts' and Flagger's released CRDs
             continue
         kubernetes_validate.validate(resource, KUBERNETES_VERSION, strict=True)
 
@@ -112,7 +117,7 @@ def test_probes_and_ports_match_the_cli(scenario: tuple[str, Rendered]) -> None:
 
 def test_services_and_monitors_select_running_pods(scenario: tuple[str, Rendered]) -> None:
     _, rendered = scenario
-    pods = [d["spec"]["template"] for d in rendered.of("Deployment")]
+    pods = [d["spec"]["template"] for d in rendered.of("Deployment") + rendered.of("StatefulSet")]
     for service in rendered.of("Service"):
         selector = service["spec"]["selector"]
         matched = [p for p in pods if selector.items() <= p["metadata"]["labels"].items()]

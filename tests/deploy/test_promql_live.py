@@ -145,3 +145,26 @@ def test_every_alert_is_active_for_the_regressing_experiment_only(
         assert active == expected
 
     eventually(check)
+
+
+def test_verdict_panels_match_the_exporter(prometheus: PrometheusServer) -> None:
+    exprs = {e.where: e.expr for e in dashboard_expressions()}
+
+    def check() -> None:
+        code = _by(prometheus, exprs["panel 'Rollout verdict' A"], "experiment")
+        assert code == {(REGRESSING,): -1.0, (HEALTHY,): 1.0}
+        latest = "panel 'Latest decision, result and age'"
+        actions = _by(prometheus, exprs[f"{latest} A"], "experiment", "action")
+        assert actions == {(REGRESSING, "roll_back"): 1.0, (HEALTHY, "ramp"): 1.0}
+        results = _by(prometheus, exprs[f"{latest} C"], "experiment", "result")
+        assert results == {(REGRESSING, "failure"): 1.0, (HEALTHY, "success"): 1.0}
+        ages = _by(prometheus, exprs[f"{latest} B"], "experiment")
+        assert all(25 < age < 120 for age in ages.values()), ages
+        guardrails = _by(
+            prometheus, exprs["panel 'Guardrail state' A"], "experiment", "guardrail", "state"
+        )
+        assert guardrails[(REGRESSING, "error_rate", "breached")] == 1.0
+        assert guardrails[(HEALTHY, "error_rate", "holds")] == 1.0
+        assert len(guardrails) == 6  # one state per guardrail and experiment
+
+    eventually(check)

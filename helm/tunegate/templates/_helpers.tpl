@@ -75,11 +75,29 @@ app.kubernetes.io/component: {{ .component }}
 {{- printf "%s:%s" $repository $tag }}
 {{- end }}
 
-{{/* Stop the render when no Redis is configured: tunegate on Kubernetes needs an external one. */}}
+{{/* Stop the render when no Redis is configured, or when the standalone one is half-configured. */}}
 {{- define "tunegate.requireRedis" -}}
-{{- if and (not .Values.redis.url) (not .Values.existingSecret) }}
-{{- fail "redis: set redis.url, or existingSecret with a TUNEGATE_REDIS__URL key (an external Redis is required)" }}
+{{- $standalone := .Values.redis.standalone }}
+{{- if $standalone.enabled }}
+{{- if .Values.redis.url }}
+{{- fail "redis: set either redis.url or redis.standalone.enabled, not both" }}
 {{- end }}
+{{- if and $standalone.auth.enabled (not .Values.existingSecret) }}
+{{- fail "redis.standalone.auth.enabled needs existingSecret with a REDIS_PASSWORD key" }}
+{{- end }}
+{{- else if and (not .Values.redis.url) (not .Values.existingSecret) }}
+{{- fail "redis: set redis.url, or existingSecret with a TUNEGATE_REDIS__URL key, or redis.standalone.enabled to try tunegate out (an external Redis is required otherwise)" }}
+{{- end }}
+{{- end }}
+
+{{/* The standalone Redis' Service name and the URL the components use to reach it. */}}
+{{- define "tunegate.redisName" -}}
+{{- include "tunegate.componentName" (dict "root" . "component" "redis") }}
+{{- end }}
+
+{{- define "tunegate.redisUrl" -}}
+{{- $auth := ternary ":$(REDIS_PASSWORD)@" "" .Values.redis.standalone.auth.enabled }}
+{{- printf "redis://%s%s:6379/0" $auth (include "tunegate.redisName" .) }}
 {{- end }}
 
 {{/* Environment shared by every container: Redis URL, then component extras. */}}
@@ -89,6 +107,9 @@ app.kubernetes.io/component: {{ .component }}
 {{- if .root.Values.redis.url }}
 - name: TUNEGATE_REDIS__URL
   value: {{ .root.Values.redis.url | quote }}
+{{- else if .root.Values.redis.standalone.enabled }}
+- name: TUNEGATE_REDIS__URL
+  value: {{ include "tunegate.redisUrl" .root | quote }}
 {{- end }}
 {{- with .root.Values.extraEnv }}
 {{ toYaml . }}
