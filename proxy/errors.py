@@ -9,9 +9,11 @@ ProxyError (500)
 ├── PayloadTooLarge (413)
 ├── Overloaded (429, with Retry-After)
 ├── Unavailable (503, e.g. Redis down for feedback, admin API disabled)
-└── UpstreamError (502)
-    ├── UpstreamTimeout (504)
-    ├── UpstreamUnavailable (502)
+└── UpstreamError (502)                 ``reason``: the word a Pair and the metrics record
+    ├── UpstreamTimeout (504)          timeout: no complete answer within the deadline
+    ├── UpstreamUnavailable (502)      connect: no connection could be opened
+    ├── UpstreamReset (502)            reset: the server closed or reset it mid-exchange
+    ├── UpstreamProtocolError (502)    protocol: an answer the client's parser refuses
     └── UpstreamStatus (relays the upstream's status and body)
 """
 
@@ -30,6 +32,8 @@ __all__ = [
     "Unavailable",
     "UnknownModel",
     "UpstreamError",
+    "UpstreamProtocolError",
+    "UpstreamReset",
     "UpstreamStatus",
     "UpstreamTimeout",
     "UpstreamUnavailable",
@@ -107,11 +111,13 @@ class Unavailable(ProxyError):
 class UpstreamError(ProxyError):
     status = 502
     type = "upstream_error"
+    reason = "connect"  # ArmResult.error and the upstream_errors_total reason label
 
 
 class UpstreamTimeout(UpstreamError):
     status = 504
     code = "upstream_timeout"
+    reason = "timeout"
 
 
 class UpstreamUnavailable(UpstreamError):
@@ -119,8 +125,20 @@ class UpstreamUnavailable(UpstreamError):
     code = "upstream_unavailable"
 
 
+class UpstreamReset(UpstreamUnavailable):
+    code = "upstream_reset"
+    reason = "reset"
+
+
+class UpstreamProtocolError(UpstreamUnavailable):
+    code = "upstream_protocol_error"
+    reason = "protocol"
+
+
 class UpstreamStatus(UpstreamError):
     """The upstream answered with an error status: relay its status and body as they are."""
+
+    reason = "status"
 
     def __init__(self, status: int, body: bytes, content_type: str = "application/json") -> None:
         super().__init__(f"upstream answered {status}")
