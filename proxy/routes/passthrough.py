@@ -8,6 +8,7 @@ from proxy.asgi import Receive, Scope, Send, read_body, send_response, start_res
 from proxy.errors import NotFound, UnknownModel, UpstreamError
 from proxy.extract import forward_headers
 from proxy.runtime import Runtime
+from proxy.target import upstream_target
 
 __all__ = ["passthrough"]
 
@@ -32,9 +33,8 @@ async def passthrough(
         raise NotFound(f"Unknown path {scope['path']}")
     upstream = rt.upstreams[name]
     timeout_s = rt.upstream_configs[name].timeout_seconds
-    path = scope["path"].removeprefix("/v1")
-    if scope.get("query_string"):
-        path += "?" + scope["query_string"].decode("latin-1")
+    # the client's bytes, never the decoded path (proxy/target.py states the rules)
+    path = upstream_target(scope.get("raw_path") or b"", scope.get("query_string") or b"")
     fwd = forward_headers(headers)
     if "content-type" in headers:
         fwd["content-type"] = headers["content-type"]

@@ -19,13 +19,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections import deque
 from collections.abc import Iterable
 from typing import cast
 
 import httptools
 
-__all__ = ["Connection", "ConnectionPool", "ServerClosed"]
+from proxy.errors import BadRequest
+
+__all__ = ["Connection", "ConnectionPool", "ServerClosed", "UnsafeRequest", "request_head"]
 
 _HIGH_WATER = 256 * 1024  # buffered stream bytes before reading pauses
 
@@ -417,14 +420,44 @@ class ConnectionPool:
                 waiter.set_exception(ServerClosed("the upstream client is closed"))
 
 
+#: A method or header name: an RFC 9110 token.
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+#: A request target or host: visible ASCII only (no space, no control, no byte above 0x7E).
+_VISIBLE = re.compile(r"[!-~]+")
+#: Bytes never allowed in a header value: controls other than HTAB, and DEL.
+_VALUE_UNSAFE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+class UnsafeRequest(BadRequest):
+    """A request line or header that cannot be written as exactly one HTTP/1.1 request."""
+
+
 def request_head(
     method: str, target: str, host: str, headers: Iterable[tuple[str, str]], length: int
 ) -> bytes:
-    """The request line and headers, ending in the blank line."""
+    """The request line and headers, ending in the blank line; UnsafeRequest if any part could
+    change how the upstream frames the request (CR, LF, NUL, other controls, spaces in the target).
+
+    Each part is checked before it is written, so no caller's bug or client's bytes can make one
+    request into two. Values are written as Latin-1 (the bytes the client sent, obs-text included).
+    """
+    if _TOKEN.fullmatch(method) is None:
+        raise UnsafeRequest(f"invalid method {method[:32]!r}")
+    if _VISIBLE.fullmatch(target) is None or not target.startswith("/"):
+        raise UnsafeRequest("the request target has characters the proxy does not forward")
+    if _VISIBLE.fullmatch(host) is None:
+        raise UnsafeRequest("invalid upstream host")
     lines = [f"{method} {target} HTTP/1.1\r\nhost: {host}\r\n"]
     for name, value in headers:
+        if _TOKEN.fullmatch(name) is None:
+            raise UnsafeRequest(f"invalid header name {name[:64]!r}")
+        if _VALUE_UNSAFE.search(value) is not None:
+            raise UnsafeRequest(f"header {name} has a control character")
         lines.append(f"{name}: {value}\r\n")
     if length or method in ("POST", "PUT", "PATCH"):
         lines.append(f"content-length: {length}\r\n")
     lines.append("\r\n")
-    return "".join(lines).encode("latin-1")
+    try:
+        return "".join(lines).encode("latin-1")
+    except UnicodeEncodeError:
+        raise UnsafeRequest("a header value is not Latin-1 text") from None

@@ -1,0 +1,177 @@
+"""uvicorn's httptools protocol with the limits of proxy.edge and coalesced writes (the class).
+
+proxy/http_protocol.py says what it refuses and why, and builds one subclass per server with
+its ``limits`` and ``idle`` bookkeeping; this module is imported only when httptools is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from typing import Any, ClassVar
+
+import httptools
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from proxy.config import EdgeSettings
+from proxy.http_protocol import HeadWithBody, refusal
+
+__all__ = ["HardenedHttpToolsProtocol"]
+
+log = logging.getLogger("proxy.http_protocol")
+
+
+class _Refused(Exception):
+    """Raised from a parser callback to stop parsing a request over a limit."""
+
+
+class HardenedHttpToolsProtocol(HttpToolsProtocol):
+    """One client connection; ``limits`` and ``idle`` are set on the per-server subclass."""
+
+    limits: ClassVar[EdgeSettings]
+    #: connections with no request in progress, oldest first (shared by one server's ones)
+    idle: ClassVar[OrderedDict[HardenedHttpToolsProtocol, None]]
+    _writer: HeadWithBody | None = None
+    _timer: asyncio.TimerHandle | None = None
+    _refused: tuple[int, str, str] | None = None
+    _head_bytes = 0
+    _header_count = 0
+    _in_body = False
+
+    # -- connections ---------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        if len(self.connections) > self.limits.max_connections:
+            if self.idle:
+                oldest, _ = self.idle.popitem(last=False)
+                oldest.transport.close()  # its connection_lost leaves the set
+            else:
+                self._refuse(503, "too many open connections, retry later", "overloaded")
+                return
+        self.idle[self] = None
+        self._arm(self.limits.head_timeout_seconds, self._head_timed_out)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.idle.pop(self, None)
+        self._disarm()
+        super().connection_lost(exc)
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self.transport.is_closing() and not self._in_body:
+            self.idle[self] = None  # waits for its next request (uvicorn's keep-alive timer)
+
+    # -- parsing, with limits --------------------------------------------------------------
+
+    def data_received(self, data: bytes) -> None:
+        self._unset_keepalive_if_required()
+        if not self._in_body:
+            self._head_bytes += len(data)
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            if self._should_upgrade():
+                self.handle_websocket_upgrade()
+            else:
+                self._unsupported_upgrade_warning()
+            return
+        except httptools.HttpParserError as exc:
+            status, message, code = self._refused or (
+                400, f"invalid HTTP request: {exc}", "invalid_http_request"
+            )  # fmt: skip
+            log.info("refused a request from %s: %s", self.client, message)
+            self._refuse(status, message, code)
+            return
+        if not self._in_body and self._head_bytes > self.limits.max_head_bytes:
+            self._refuse(431, self._too_large(), "request_header_fields_too_large")
+
+    def _too_large(self) -> str:
+        return (
+            f"request head larger than {self.limits.max_head_bytes} bytes "
+            f"or with more than {self.limits.max_headers} headers"
+        )
+
+    def _stop(self) -> None:
+        self._refused = (431, self._too_large(), "request_header_fields_too_large")
+        raise _Refused
+
+    def on_message_begin(self) -> None:
+        self.idle.pop(self, None)
+        self._header_count = 0
+        if self._timer is None:  # the keep-alive wait is over: the head has its own time
+            self._arm(self.limits.head_timeout_seconds, self._head_timed_out)
+        super().on_message_begin()
+
+    def on_url(self, url: bytes) -> None:
+        if len(self.url) + len(url) > self.limits.max_head_bytes:
+            self._stop()
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._header_count += 1
+        if self._header_count > self.limits.max_headers:
+            self._stop()
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        self._in_body = True
+        self._arm(self.limits.body_timeout_seconds, self._body_timed_out)
+        super().on_headers_complete()
+        cycle = self.cycle
+        if cycle is None or cycle.transport is not self.transport:
+            return  # an upgrade, or a cycle that is not ours to change
+        writer = self._writer
+        if writer is None or writer._transport is not self.transport:
+            writer = self._writer = HeadWithBody(self.transport, self.loop)
+        writer.hold_next()
+        cycle.transport = writer  # type: ignore[assignment]
+
+    def on_message_complete(self) -> None:
+        self._in_body = False
+        self._head_bytes = 0
+        self._disarm()
+        super().on_message_complete()
+
+    def send_400_response(self, msg: str) -> None:
+        self._refuse(400, f"invalid HTTP request: {msg}", "invalid_http_request")
+
+    # -- timers and refusals ----------------------------------------------------------------
+
+    def _arm(self, delay: float, callback: Any) -> None:
+        self._disarm()
+        self._timer = self.loop.call_later(delay, callback)
+
+    def _disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _head_timed_out(self) -> None:
+        self._timer = None
+        message = f"request head not received within {self.limits.head_timeout_seconds:g} s"
+        self._refuse(408, message, "request_timeout")
+
+    def _body_timed_out(self) -> None:
+        self._timer = None
+        message = f"request body not received within {self.limits.body_timeout_seconds:g} s"
+        self._refuse(408, message, "request_timeout")
+
+    def _refuse(self, status: int, message: str, code: str) -> None:
+        """Answer ``status`` (unless a response has begun) and close the connection."""
+        self.idle.pop(self, None)
+        self._disarm()
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_complete:
+            started = cycle.response_started
+            cycle.disconnected = True  # the app's later writes go nowhere
+            cycle.message_event.set()  # and a pending receive() sees the disconnect
+            if started:
+                transport.close()
+                return
+        transport.write(refusal(status, message, code))
+        transport.close()
