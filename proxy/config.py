@@ -57,6 +57,14 @@ class UpstreamConfig(BaseModel):
     # refused with 502 (code upstream_protocol_error) and its connection closed.
     max_response_head_bytes: int = Field(default=64 * 1024, ge=1024)
     max_response_body_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    # -- shadow isolation and connection reuse (Helper F's block; docs/configuration.md) --------
+    # Shadow copies have a pool of their own: at most this many connections (or, in-process,
+    # waiting+running shadow jobs), and the shadow runner starts no more copies to this upstream
+    # than it has room for, so a copy never waits for a connection and never takes a served one.
+    shadow_max_connections: int = Field(default=64, ge=1)
+    # Idle keep-alive connections are closed after this; below the 5 s at which uvicorn-based
+    # servers (vLLM, TGI's router) close theirs, so a request is rarely written onto a closing one.
+    idle_timeout_seconds: float = Field(default=4.0, gt=0)
 
     @model_validator(mode="after")
     def _one_kind_and_key(self) -> UpstreamConfig:
