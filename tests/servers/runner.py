@@ -16,8 +16,13 @@ __all__ = ["free_port", "serve_in_thread"]
 
 
 @contextmanager
-def serve_in_thread(app: Any, *, port: int | None = None, timeout: float = 10.0) -> Iterator[str]:
-    """Yield ``http://127.0.0.1:PORT`` while ``app`` serves; shut down on exit."""
+def serve_in_thread(
+    app: Any, *, port: int | None = None, timeout: float = 10.0, keep_alive_s: int = 5
+) -> Iterator[str]:
+    """Yield ``http://127.0.0.1:PORT`` while ``app`` serves; shut down on exit.
+
+    ``keep_alive_s`` is when uvicorn closes an idle keep-alive connection (its default: 5).
+    """
     port = port or free_port()
     config = uvicorn.Config(
         app,
@@ -27,6 +32,7 @@ def serve_in_thread(app: Any, *, port: int | None = None, timeout: float = 10.0)
         lifespan="on",
         loop="asyncio",
         timeout_graceful_shutdown=2,
+        timeout_keep_alive=keep_alive_s,
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)

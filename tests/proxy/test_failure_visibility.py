@@ -1,0 +1,266 @@
+"""Every failure is visible to the user who suffered it and recorded with its true cause.
+
+Mid-stream death makes the ``openai`` SDK raise (sync and async); a shadow task that raises still
+completes its pair; upstream response headers (Retry-After, x-request-id, rate limits) reach the
+client; a request written onto a keep-alive connection the server is closing is sent again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+import openai
+import pytest
+from prometheus_client import CollectorRegistry
+
+from proxy.config import MirrorSettings, UpstreamConfig
+from proxy.extract import RequestFacts
+from proxy.legs import ShadowLeg
+from proxy.metrics import ProxyMetrics
+from proxy.mirror import ShadowRunner
+from proxy.pairs import PairDraft
+from proxy.upstream.base import UpstreamResponse
+from proxy.upstream.lean import LeanHttpUpstream
+from tests.proxy.conftest import Doubles, Proxy, build_settings, run_proxy, sdk, wait_for_pairs
+from tests.proxy.test_lean_client import ok, scripted
+from tests.servers.openai_double import OpenAIDouble, Reply
+from tests.servers.runner import serve_in_thread
+from tunegate.records import Arm, Endpoint, Pair
+
+MESSAGES: list[Any] = [{"role": "user", "content": "hello"}]
+
+
+# -- mid-stream death -------------------------------------------------------------------------
+
+
+def test_mid_stream_death_makes_the_sync_sdk_raise(proxy: Proxy, doubles: Doubles, redis_url: str):
+    doubles.control.script(Reply(chunks=["one ", "two ", "three"], die_after=2))
+    stream = sdk(proxy.base_url).chat.completions.create(
+        model="exp-shadow", messages=MESSAGES, stream=True
+    )
+    pieces: list[str] = []
+    with pytest.raises(openai.APIError) as raised:
+        for chunk in stream:
+            if chunk.choices and chunk.choices[0].delta.content:
+                pieces.append(chunk.choices[0].delta.content)
+    assert pieces == ["one ", "two "]  # what arrived before the failure, and nothing made up
+    assert "closed the connection" in raised.value.message
+    [pair] = wait_for_pairs(redis_url, "exp-shadow", 1)
+    assert pair.control is not None and pair.control.error == "reset"
+    assert (
+        proxy.metric(
+            "tunegate_upstream_errors_total", experiment="exp-shadow", arm="control", reason="reset"
+        )
+        == 1
+    )
+
+
+async def test_mid_stream_death_makes_the_async_sdk_raise(proxy: Proxy, doubles: Doubles):
+    doubles.control.script(Reply(chunks=["a ", "b ", "c"], die_after=1))
+    async with openai.AsyncOpenAI(
+        base_url=proxy.base_url, api_key="k", max_retries=0, timeout=10.0
+    ) as client:
+        stream = await client.chat.completions.create(
+            model="exp-shadow", messages=MESSAGES, stream=True
+        )
+        pieces: list[str] = []
+        with pytest.raises(openai.APIError):
+            async for chunk in stream:
+                if chunk.choices and chunk.choices[0].delta.content:
+                    pieces.append(chunk.choices[0].delta.content)
+    assert pieces == ["a "]
+
+
+def test_a_healthy_stream_is_relayed_whole(proxy: Proxy, doubles: Doubles):
+    doubles.control.script(Reply(chunks=["x", "y", "z"]))
+    stream = sdk(proxy.base_url).chat.completions.create(
+        model="exp-shadow", messages=MESSAGES, stream=True
+    )
+    text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+    assert text == "xyz"
+
+
+# -- a shadow task that raises ----------------------------------------------------------------
+
+
+class _BuggyUpstream:
+    """An upstream whose client has a bug: it raises something no seam translates."""
+
+    name = "buggy"
+    shadow_capacity = 4
+
+    async def send(
+        self,
+        method: str,
+        path: str,
+        body: bytes,
+        headers: Mapping[str, str],
+        timeout_s: float,
+        *,
+        shadow: bool = False,
+    ) -> UpstreamResponse:
+        raise KeyError("a bug in the client")
+
+
+async def test_a_shadow_task_that_raises_still_completes_its_pair(caplog):
+    metrics = ProxyMetrics(CollectorRegistry())
+    pairs: list[Pair] = []
+    draft = PairDraft(
+        pairs.append,
+        pair_id="p1",
+        experiment="exp",
+        endpoint=Endpoint.CHAT,
+        request=b'{"model": "exp"}',
+        served_arm=Arm.CONTROL,
+        facts=RequestFacts(),
+    )
+    leg = ShadowLeg(
+        _BuggyUpstream(),  # type: ignore[arg-type]  # the Upstream protocol, minus stream/ready
+        draft,
+        metrics,
+        path="/chat/completions",
+        body=b"{}",
+        headers={},
+        model="cand",
+        stream=False,
+        timeout_s=5.0,
+        max_bytes=1024,
+    )
+    caplog.set_level(logging.ERROR, logger="proxy.mirror")
+    async with ShadowRunner(MirrorSettings(start_delay_ms=0), metrics, {}) as runner:
+        assert runner.try_start(leg, capacity=4) is None
+        draft.expect_shadow()
+        draft.served_done(_served())
+        assert runner.lane_inflight("buggy") == 1
+    assert runner.lane_inflight("buggy") == 0
+    [pair] = pairs
+    assert pair.control is not None and pair.control.ok
+    assert pair.candidate is not None and pair.candidate.error == "internal"
+    assert pair.candidate.upstream == "buggy" and pair.candidate.model == "cand"
+    sample = metrics.registry.get_sample_value(
+        "tunegate_upstream_errors_total",
+        {"experiment": "exp", "arm": "candidate", "reason": "internal"},
+    )
+    assert sample == 1
+    assert "shadow call for exp failed unexpectedly" in caplog.text
+
+
+def _served() -> Any:
+    from proxy.legs import arm_result
+
+    return arm_result("control", "m", stream=False, max_bytes=1024, status=200, body=b"{}")
+
+
+# -- response headers -------------------------------------------------------------------------
+
+RELAYED = [
+    ("retry-after", "7"),
+    ("x-request-id", "req-123"),
+    ("x-ratelimit-remaining-requests", "9"),
+]
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
+@pytest.mark.parametrize("status", [200, 429])
+def test_upstream_headers_reach_the_client(
+    proxy: Proxy, doubles: Doubles, status: int, stream: bool
+):
+    doubles.control.headers = list(RELAYED)
+    doubles.control.script(Reply(status=status))
+    response = httpx.post(
+        f"{proxy.base_url}/chat/completions",
+        json={"model": "exp-shadow", "messages": MESSAGES, "stream": stream},
+        timeout=10.0,
+    )
+    assert response.status_code == status
+    for name, value in RELAYED:
+        assert response.headers.get_list(name) == [value]
+    assert response.headers.get_list("content-length") in ([], [str(len(response.content))])
+    assert len(response.headers.get_list("server")) <= 1  # the proxy's own, not the upstream's too
+    assert response.headers["x-tunegate-pair-id"]
+
+
+def test_the_sdk_sees_retry_after_on_a_429(proxy: Proxy, doubles: Doubles):
+    doubles.control.headers = list(RELAYED)
+    doubles.control.script(Reply(status=429))
+    with pytest.raises(openai.RateLimitError) as raised:
+        sdk(proxy.base_url).chat.completions.create(model="exp-shadow", messages=MESSAGES)
+    assert raised.value.response.headers["retry-after"] == "7"
+    assert raised.value.response.headers["x-request-id"] == "req-123"
+
+
+# -- keep-alive races -------------------------------------------------------------------------
+
+
+async def test_a_reused_connection_closed_unanswered_is_retried_once_on_a_new_one():
+    """The server takes the second request on a kept-alive connection and closes it unanswered
+    (what a server closing idle connections does when the request crosses its close)."""
+    served_on: dict[int, int] = {}
+
+    async def answer(request: bytes, writer: asyncio.StreamWriter) -> bool:
+        key = id(writer)
+        served_on[key] = served_on.get(key, 0) + 1
+        if served_on[key] == 2:
+            return False  # close without a byte of answer
+        writer.write(ok(b'{"n": 1}'))
+        await writer.drain()
+        return True
+
+    async with scripted(answer) as server:
+        upstream = LeanHttpUpstream("up", UpstreamConfig(base_url=server.url))
+        first = await upstream.send("POST", "/x", b"{}", {}, 5.0)
+        second = await upstream.send("POST", "/x", b"{}", {}, 5.0)
+        await upstream.aclose()
+    assert (first.status, second.status) == (200, 200)
+    assert upstream.retries == 1
+    assert server.connections == 2 and len(server.requests) == 3
+
+
+async def test_a_fresh_connection_closed_unanswered_is_not_retried():
+    async def answer(request: bytes, writer: asyncio.StreamWriter) -> bool:
+        return False
+
+    async with scripted(answer) as server:
+        upstream = LeanHttpUpstream("up", UpstreamConfig(base_url=server.url))
+        from proxy.errors import UpstreamReset
+
+        with pytest.raises(UpstreamReset):
+            await upstream.send("POST", "/x", b"{}", {}, 5.0)
+        await upstream.aclose()
+    assert upstream.retries == 0 and len(server.requests) == 1
+
+
+def test_keep_alive_drill_against_an_upstream_that_closes_idle_connections_at_1s(
+    redis_url: str,
+):
+    """uvicorn with timeout_keep_alive=1 behind the proxy: requests at ~1 s gaps never fail."""
+    double = OpenAIDouble("short-keepalive")
+    with serve_in_thread(double.app, keep_alive_s=1) as url:
+        settings = build_settings(
+            redis_url,
+            {"control": url, "candidate": url},
+            [{"name": "exp", "control": {"upstream": "control"},
+              "candidate": {"upstream": "candidate", "model": "cand"}}],
+        )  # fmt: skip
+        with run_proxy(settings) as proxy:
+            client = sdk(proxy.base_url)
+            statuses = []
+            for gap in (0.0, 0.98, 1.0, 1.02):
+                time.sleep(gap)  # the idle gap is what this drill tests
+                statuses.append(
+                    client.chat.completions.with_raw_response.create(
+                        model="exp", messages=MESSAGES
+                    ).status_code
+                )
+            pairs = wait_for_pairs(redis_url, "exp", 4)
+    assert statuses == [200] * 4
+    assert all(p.control and p.control.ok and p.candidate and p.candidate.ok for p in pairs)
+
+
+def test_idle_connections_close_before_the_common_server_keep_alive():
+    assert UpstreamConfig(base_url="http://x/v1").idle_timeout_seconds < 5.0
