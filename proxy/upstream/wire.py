@@ -8,7 +8,18 @@ content type and body (whole, or chunks as they arrive). See proxy/upstream/lean
 measured difference and for how errors become the proxy's UpstreamError tree.
 
 Errors raised here are the builtin kinds the seam translates: ``TimeoutError``, ``OSError``
-(``ConnectionError`` for a server that closed mid-answer) and ``httptools.HttpParserError``.
+(``ConnectionError`` for a server that closed mid-answer) and ``httptools.HttpParserError``
+(``BrokenAnswer``, a subclass, for what this module refuses on top of llhttp).
+
+Strictness: llhttp is lenient where a proxy must not be, so each answer's head is checked before
+llhttp sees it (one regex over the head, RFC 9112 grammar) and its framing after: refused are a
+head over ``max_head_bytes``, obs-fold (continuation lines), bare LF line ends, control bytes in
+a header, a status line that is not ``HTTP/1.x NNN reason``, more than one Content-Length (even
+equal ones), Content-Length with Transfer-Encoding, a Transfer-Encoding other than ``chunked``, a
+body over ``max_body_bytes``, and any byte after the end of an answer (a second answer in the
+same read, or unasked for later). llhttp does the rest (chunk sizes, lengths) and refuses bad
+chunk sizes itself. tests/proxy/test_wire_response.py checks it against h11: nothing h11 refuses
+is accepted, and what both accept reads the same.
 
 Connection reuse: a connection goes back to the pool only when its answer was read to the end,
 the server allowed keep-alive (no ``Connection: close``, HTTP/1.1) and nothing failed; a timeout,
@@ -28,9 +39,32 @@ import httptools
 
 from proxy.errors import BadRequest
 
-__all__ = ["Connection", "ConnectionPool", "ServerClosed", "UnsafeRequest", "request_head"]
+__all__ = [
+    "DEFAULT_MAX_BODY_BYTES",
+    "DEFAULT_MAX_HEAD_BYTES",
+    "BrokenAnswer",
+    "Connection",
+    "ConnectionPool",
+    "ServerClosed",
+    "UnsafeRequest",
+    "request_head",
+]
 
 _HIGH_WATER = 256 * 1024  # buffered stream bytes before reading pauses
+DEFAULT_MAX_HEAD_BYTES = 64 * 1024
+DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
+
+#: One answer head, RFC 9112: status line, then field lines (no obs-fold), each ending in CRLF;
+#: the blank line is not part of it. Field values: visible bytes and obs-text, inner SP/HTAB.
+_HEAD = re.compile(
+    rb"HTTP/1\.[01] [1-5][0-9]{2}(?: [\t !-~\x80-\xff]*)?\r\n"
+    rb"(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[ \t]*"
+    rb"(?:[!-~\x80-\xff](?:[\t !-~\x80-\xff]*[!-~\x80-\xff])?)?[ \t]*\r\n)*"
+)
+
+
+class BrokenAnswer(httptools.HttpParserError):
+    """An answer this client refuses to interpret (it would have to guess)."""
 
 
 class ServerClosed(ConnectionError):
@@ -47,15 +81,23 @@ class Connection(asyncio.Protocol):
         "_complete",
         "_exc",
         "_framed",
+        "_head",
         "_head_only",
         "_headers_done",
+        "_in_head",
+        "_lengths",
         "_loop",
+        "_max_body",
+        "_max_head",
         "_paused",
         "_pool",
+        "_received",
         "_streaming",
+        "_te",
         "_timer",
         "_waiter",
         "content_type",
+        "headers",
         "idle_since",
         "keep_alive",
         "parser",
@@ -81,8 +123,16 @@ class Connection(asyncio.Protocol):
         self._headers_done = False
         self._complete = True  # no answer pending
         self._framed = False
+        self._head = b""  # an answer head not yet complete
+        self._in_head = False  # reading a head (llhttp is fed only checked heads)
+        self._lengths = 0  # Content-Length headers in this head
+        self._te = False  # a Transfer-Encoding: chunked in this head
+        self._received = 0  # body bytes of this answer
+        self._max_head = getattr(pool, "max_head_bytes", DEFAULT_MAX_HEAD_BYTES)
+        self._max_body = getattr(pool, "max_body_bytes", DEFAULT_MAX_BODY_BYTES)
         self.status = 0
         self.content_type: str | None = None
+        self.headers: list[tuple[bytes, bytes]] = []  # the answer's, as received
         self.keep_alive = False
         self.idle_since = 0.0
         self.reused = False
@@ -93,13 +143,34 @@ class Connection(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is no asyncio subclass
 
     def data_received(self, data: bytes) -> None:
-        if self._complete:  # bytes nobody asked for: the connection cannot be trusted
-            self._fail(ServerClosed("unexpected bytes from the server"))
-            return
         try:
-            self.parser.feed_data(data)
+            while data:
+                if self._complete:  # bytes nobody asked for: the connection cannot be trusted
+                    raise BrokenAnswer("bytes from the server after the end of its answer")
+                if not self._in_head:
+                    self.parser.feed_data(data)
+                    return
+                data = self._head_received(data)
         except httptools.HttpParserError as exc:
-            self._fail(exc)
+            self._fail(self._exc or exc)
+
+    def _head_received(self, data: bytes) -> bytes:
+        """Buffer a head until it is complete, check it, feed it to llhttp; the bytes after it."""
+        buffered = self._head + data if self._head else data
+        end = buffered.find(b"\r\n\r\n")
+        if end < 0 or end + 4 > self._max_head:
+            if end >= 0 or len(buffered) > self._max_head:
+                raise BrokenAnswer(f"answer head larger than {self._max_head} bytes")
+            if buffered.count(b"\n") != buffered.count(b"\r\n"):  # refuse now, not at the limit
+                raise BrokenAnswer("a bare LF in the answer head")
+            self._head = buffered
+            return b""
+        self._head = b""
+        if _HEAD.fullmatch(buffered, 0, end + 2) is None:
+            raise BrokenAnswer("malformed answer head (status line, header syntax or obs-fold)")
+        self._in_head = False  # on_headers_complete sets it again after a 1xx head
+        self.parser.feed_data(buffered[: end + 4])
+        return buffered[end + 4 :]
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
@@ -120,20 +191,36 @@ class Connection(asyncio.Protocol):
     # -- httptools callbacks -------------------------------------------------------------------
 
     def on_message_begin(self) -> None:
-        if self._complete:  # a second answer to one request
-            self._fail(ServerClosed("unexpected answer from the server"))
+        if self._complete:  # a second answer to one request (never reached: checked above)
+            raise BrokenAnswer("a second answer from the server")
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        if self._headers_done:
+            return  # a trailer of a chunked body: not relayed, not framing
+        self.headers.append((name, value))
         lower = name.lower()
         if lower == b"content-type":
             self.content_type = value.decode("latin-1")
-        elif lower == b"content-length" or lower == b"transfer-encoding":
+        elif lower == b"content-length":
+            self._lengths += 1
+            self._framed = True
+        elif lower == b"transfer-encoding":
+            if self._te or value.lower() != b"chunked":
+                raise BrokenAnswer("a Transfer-Encoding other than one 'chunked'")
+            self._te = True
             self._framed = True
 
     def on_headers_complete(self) -> None:
+        if self._lengths > 1 or (self._lengths and self._te):
+            raise BrokenAnswer("more than one Content-Length, or one with Transfer-Encoding")
         self.status = self.parser.get_status_code()
         if self.status < 200:  # 1xx interim answer: llhttp parses the real one next
             self.content_type = None
+            self.headers = []
+            self._lengths = 0
+            self._te = False
+            self._framed = False
+            self._in_head = True
             return
         self._headers_done = True
         self.keep_alive = self.parser.should_keep_alive()
@@ -146,6 +233,9 @@ class Connection(asyncio.Protocol):
             self._wake()
 
     def on_body(self, body: bytes) -> None:
+        self._received += len(body)
+        if self._received > self._max_body:
+            raise BrokenAnswer(f"answer body larger than {self._max_body} bytes")
         if self._streaming:
             self._chunks.append(body)
             self._buffered += len(body)
@@ -157,8 +247,8 @@ class Connection(asyncio.Protocol):
             self._body.append(body)
 
     def on_message_complete(self) -> None:
-        if self._complete:
-            return
+        if self._complete or not self._headers_done:
+            return  # the end of a 1xx interim answer: the real one follows
         self._complete = True
         self._cancel_timer()
         self._wake()
@@ -206,9 +296,15 @@ class Connection(asyncio.Protocol):
         self._head_only = head
         self._headers_done = False
         self._framed = False
+        self._head = b""
+        self._in_head = True
+        self._lengths = 0
+        self._te = False
+        self._received = 0
         self._complete = False
         self.status = 0
         self.content_type = None
+        self.headers = []
         self.keep_alive = False
         self._timer = self._loop.call_later(timeout_s, self._on_timeout)
         if not body:
@@ -227,7 +323,7 @@ class Connection(asyncio.Protocol):
             self._waiter = self._loop.create_future()
             await self._waiter
             done = self._headers_done if self._streaming else self._complete
-        if self._exc is not None and not self._complete:
+        if self._exc is not None:  # failed, or refused after its end (e.g. a second answer)
             raise self._exc
 
     def body(self) -> bytes:
@@ -246,10 +342,10 @@ class Connection(asyncio.Protocol):
                     self._paused = False
                     self.transport.resume_reading()
                 return data
-            if self._complete:
-                return None
             if self._exc is not None:
                 raise self._exc
+            if self._complete:
+                return None
             self._waiter = self._loop.create_future()
             await self._waiter
 
@@ -293,12 +389,16 @@ class ConnectionPool:
         max_connections: int,
         connect_timeout_s: float,
         keepalive_s: float = 30.0,
+        max_head_bytes: int = DEFAULT_MAX_HEAD_BYTES,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     ) -> None:
         self.host = host
         self.port = port
         self.max_connections = max_connections
         self.connect_timeout_s = connect_timeout_s
         self.keepalive_s = keepalive_s
+        self.max_head_bytes = max_head_bytes  # per answer, else BrokenAnswer (a 502)
+        self.max_body_bytes = max_body_bytes
         self.loop = asyncio.get_running_loop()
         self._idle: deque[Connection] = deque()
         self._open = 0  # idle + busy + connecting
