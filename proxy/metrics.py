@@ -98,6 +98,13 @@ class ProxyMetrics:
             ["experiment", "reason"],
             registry=registry,
         )
+        self.pairs_rewritten = Counter(
+            "tunegate_pairs_rewritten_total",
+            "Pair writes a retried batch found already done (the first reply was lost); "
+            "not written twice.",
+            ["experiment"],
+            registry=registry,
+        )
         self.buffer_depth = Gauge(
             "tunegate_pairlog_buffer_depth",
             "Pair records waiting in memory for Redis.",
@@ -149,6 +156,7 @@ class ProxyMetrics:
         for name in experiments:
             self.shadow_inflight.labels(name)
             self.pairs_logged.labels(name)
+            self.pairs_rewritten.labels(name)
             for reason in DROP_REASONS:
                 self.shadow_dropped.labels(name, reason)
             for reason in PAIR_DROP_REASONS:

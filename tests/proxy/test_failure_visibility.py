@@ -11,26 +11,40 @@ import asyncio
 import logging
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
+from urllib.parse import urlsplit
 
 import httpx
 import openai
 import pytest
+import redis
+import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry
 
-from proxy.config import MirrorSettings, UpstreamConfig
+from proxy.config import MirrorSettings, PairLogSettings, UpstreamConfig
 from proxy.extract import RequestFacts
 from proxy.legs import ShadowLeg
 from proxy.metrics import ProxyMetrics
 from proxy.mirror import ShadowRunner
+from proxy.pairlog import PairLogger
 from proxy.pairs import PairDraft
 from proxy.upstream.base import UpstreamResponse
 from proxy.upstream.lean import LeanHttpUpstream
-from tests.proxy.conftest import Doubles, Proxy, build_settings, run_proxy, sdk, wait_for_pairs
+from tests.proxy.conftest import (
+    Doubles,
+    Proxy,
+    build_settings,
+    run_proxy,
+    sdk,
+    wait_for_pairs,
+    wait_until,
+)
 from tests.proxy.test_lean_client import ok, scripted
 from tests.servers.openai_double import OpenAIDouble, Reply
 from tests.servers.runner import serve_in_thread
-from tunegate.records import Arm, Endpoint, Pair
+from tests.servers.tcp_relay import TcpRelay
+from tunegate import keys
+from tunegate.records import Arm, Endpoint, Pair, decode_pair
 
 MESSAGES: list[Any] = [{"role": "user", "content": "hello"}]
 
@@ -264,3 +278,99 @@ def test_keep_alive_drill_against_an_upstream_that_closes_idle_connections_at_1s
 
 def test_idle_connections_close_before_the_common_server_keep_alive():
     assert UpstreamConfig(base_url="http://x/v1").idle_timeout_seconds < 5.0
+
+
+# -- pair writes across a lost Redis reply ----------------------------------------------------
+
+
+def test_a_batch_whose_reply_timed_out_is_not_written_twice(
+    redis_url: str, doubles: Doubles, caplog
+):
+    """Redis executes the batch but its reply arrives after the client's timeout: the batch is
+    sent again and must add nothing (the landed proxy wrote such pairs twice)."""
+    url = urlsplit(redis_url)
+    with TcpRelay(url.hostname or "127.0.0.1", url.port or 6379) as relay:
+        settings = build_settings(
+            f"redis://127.0.0.1:{relay.port}{url.path}", doubles.urls,
+            [{"name": "exp", "control": {"upstream": "control"},
+              "candidate": {"upstream": "candidate"}}],
+            pairlog={"flush_interval_ms": 5},
+        )  # fmt: skip
+        settings.redis.socket_timeout_seconds = 0.2
+        with run_proxy(settings) as proxy:
+            client = sdk(proxy.base_url)
+
+            def ask(n: int) -> None:
+                for _ in range(n):
+                    client.chat.completions.create(model="exp", messages=MESSAGES)
+
+            def logged() -> float:
+                return proxy.metric("tunegate_pairs_logged_total", experiment="exp")
+
+            ask(3)
+            wait_until(lambda: logged() == 3, what="3 pairs logged")
+            caplog.set_level(logging.WARNING, logger="proxy.pairlog")
+            relay.reply_delay_s = 0.5  # executed at once, answered after the 0.2 s timeout
+            ask(5)
+            wait_until(lambda: "redis unavailable" in caplog.text, what="a lost reply")
+            relay.reply_delay_s = 0.0
+            wait_until(lambda: logged() == 8, timeout=10, what="8 pairs logged")
+            rewritten = proxy.metric("tunegate_pairs_rewritten_total", experiment="exp")
+            dropped = sum(
+                proxy.metric("tunegate_pairs_dropped_total", experiment="exp", reason=r)
+                for r in ("buffer_full", "rejected", "internal")
+            )
+    stored = redis.Redis.from_url(redis_url)
+    # the sync client's xrange: a list of (id, fields), never None
+    entries = cast(list[tuple[bytes, dict[bytes, bytes]]], stored.xrange(keys.pairs("exp")))
+    stored.close()
+    ids = [decode_pair(fields).id for _, fields in entries]
+    assert len(ids) == 8 and len(set(ids)) == 8  # every pair once, none twice
+    assert rewritten >= 1  # the case happened: a retried batch found its pairs written
+    assert dropped == 0
+
+
+# -- the buffer after an outage ---------------------------------------------------------------
+
+
+async def test_after_an_outage_new_pairs_get_in_while_the_backlog_drains(
+    redis_server: Any, redis_url: str
+):
+    """The buffer filled during the outage; what arrives after it is never the part refused."""
+    metrics = ProxyMetrics(CollectorRegistry())
+    settings = PairLogSettings(buffer_size=50, batch_size=10, flush_interval_ms=5)
+    client = aioredis.Redis.from_url(redis_url, socket_timeout=1.0)
+
+    def pair(i: int) -> Pair:
+        return Pair.model_construct(
+            id=f"pair-{i:03d}", experiment="exp", time=float(i), endpoint=Endpoint.CHAT,
+            request="{}", served_arm=Arm.CONTROL, control=None, candidate=None,
+            mirror_skipped="mirror_rate", user_key_hash=None, category=None, reference=None,
+            labels={},
+        )  # fmt: skip
+
+    def counted(name: str, **labels: str) -> float:
+        return metrics.registry.get_sample_value(name, {"experiment": "exp", **labels}) or 0.0
+
+    try:
+        async with PairLogger(client, settings, metrics, shutdown_grace_s=5) as logger:
+            redis_server.stop()
+            try:
+                for i in range(80):  # 30 more than the buffer holds
+                    logger.submit(pair(i))
+            finally:
+                redis_server.start()
+            for i in range(80, 100):  # the recovered traffic, while the buffer is still full
+                logger.submit(pair(i))
+        assert logger.depth == 0  # leaving flushed the rest (within the grace)
+        # redis-py types xrange's answer loosely: a list of (id, fields)
+        entries = cast(
+            list[tuple[bytes, dict[bytes, bytes]]], await client.xrange(keys.pairs("exp"))
+        )
+    finally:
+        await client.aclose()
+    stored = {decode_pair(fields).id for _, fields in entries}
+    assert {f"pair-{i:03d}" for i in range(80, 100)} <= stored  # every new pair got in
+    assert len(stored) == len(entries) == 50
+    assert counted("tunegate_pairs_dropped_total", reason="buffer_full") == 50
+    assert counted("tunegate_pairs_logged_total") == 50
