@@ -5,8 +5,11 @@ ProxyError (500)
 ├── Unauthorized (401)
 ├── UnknownModel (404)
 ├── NotFound (404, a path or id the proxy does not know)
+├── MethodNotAllowed (405, with Allow)
+├── RequestTimeout (408, a head or body that did not arrive in time)
 ├── Conflict (409, a stale expected_version on a state change)
 ├── PayloadTooLarge (413)
+├── HeadersTooLarge (431)
 ├── Overloaded (429, with Retry-After)
 ├── Unavailable (503, e.g. Redis down for feedback, admin API disabled)
 └── UpstreamError (502)                 ``reason``: the word a Pair and the metrics record
@@ -24,10 +27,13 @@ import orjson
 __all__ = [
     "BadRequest",
     "Conflict",
+    "HeadersTooLarge",
+    "MethodNotAllowed",
     "NotFound",
     "Overloaded",
     "PayloadTooLarge",
     "ProxyError",
+    "RequestTimeout",
     "Unauthorized",
     "Unavailable",
     "UnknownModel",
@@ -46,6 +52,8 @@ class ProxyError(Exception):
     status = 500
     type = "server_error"
     code: str | None = None
+    #: extra response headers (e.g. Allow on a 405)
+    headers: tuple[tuple[bytes, bytes], ...] = ()
 
     def __init__(self, message: str, *, param: str | None = None) -> None:
         super().__init__(message)
@@ -80,6 +88,22 @@ class NotFound(ProxyError):
     code = "not_found"
 
 
+class MethodNotAllowed(ProxyError):
+    status = 405
+    type = "invalid_request_error"
+    code = "method_not_allowed"
+
+    def __init__(self, message: str, *, allow: str) -> None:
+        super().__init__(message)
+        self.headers = ((b"allow", allow.encode("latin-1")),)
+
+
+class RequestTimeout(ProxyError):
+    status = 408
+    type = "invalid_request_error"
+    code = "request_timeout"
+
+
 class Conflict(ProxyError):
     status = 409
     type = "invalid_request_error"
@@ -90,6 +114,12 @@ class PayloadTooLarge(ProxyError):
     status = 413
     type = "invalid_request_error"
     code = "payload_too_large"
+
+
+class HeadersTooLarge(ProxyError):
+    status = 431
+    type = "invalid_request_error"
+    code = "request_header_fields_too_large"
 
 
 class Overloaded(ProxyError):

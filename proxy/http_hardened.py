@@ -15,11 +15,16 @@ import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from proxy.config import EdgeSettings
+from proxy.errors import BadRequest, HeadersTooLarge, ProxyError, RequestTimeout, Unavailable
 from proxy.http_protocol import HeadWithBody, refusal
 
 __all__ = ["HardenedHttpToolsProtocol"]
 
 log = logging.getLogger("proxy.http_protocol")
+
+
+class InvalidHttp(BadRequest):
+    code = "invalid_http_request"
 
 
 class _Refused(Exception):
@@ -34,8 +39,9 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
     idle: ClassVar[OrderedDict[HardenedHttpToolsProtocol, None]]
     _writer: HeadWithBody | None = None
     _timer: asyncio.TimerHandle | None = None
-    _refused: tuple[int, str, str] | None = None
-    _head_bytes = 0
+    _refused: ProxyError | None = None
+    _head_bytes = 0  # bytes received while reading a head (a bound on what llhttp buffers)
+    _parsed = 0  # bytes of the current head that llhttp handed over (target and headers)
     _header_count = 0
     _in_body = False
 
@@ -48,7 +54,7 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
                 oldest, _ = self.idle.popitem(last=False)
                 oldest.transport.close()  # its connection_lost leaves the set
             else:
-                self._refuse(503, "too many open connections, retry later", "overloaded")
+                self._refuse(Unavailable("too many open connections, retry later"))
                 return
         self.idle[self] = None
         self._arm(self.limits.head_timeout_seconds, self._head_timed_out)
@@ -59,6 +65,12 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def on_response_complete(self) -> None:
+        if self._in_body:  # answered before its body was read (a 413, say): the rest of the
+            self.idle.pop(self, None)  # body would be read as the next request, so close
+            self._disarm()
+            self.server_state.total_requests += 1
+            self.transport.close()
+            return
         super().on_response_complete()
         if not self.transport.is_closing() and not self._in_body:
             self.idle[self] = None  # waits for its next request (uvicorn's keep-alive timer)
@@ -78,41 +90,47 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
                 self._unsupported_upgrade_warning()
             return
         except httptools.HttpParserError as exc:
-            status, message, code = self._refused or (
-                400, f"invalid HTTP request: {exc}", "invalid_http_request"
-            )  # fmt: skip
-            log.info("refused a request from %s: %s", self.client, message)
-            self._refuse(status, message, code)
+            refused = self._refused or InvalidHttp(f"invalid HTTP request: {exc}")
+            log.info("refused a request from %s: %s", self.client, refused.message)
+            self._refuse(refused)
             return
         if not self._in_body and self._head_bytes > self.limits.max_head_bytes:
-            self._refuse(431, self._too_large(), "request_header_fields_too_large")
+            self._refuse(self._too_large())
 
-    def _too_large(self) -> str:
-        return (
+    def _too_large(self) -> HeadersTooLarge:
+        return HeadersTooLarge(
             f"request head larger than {self.limits.max_head_bytes} bytes "
             f"or with more than {self.limits.max_headers} headers"
         )
 
     def _stop(self) -> None:
-        self._refused = (431, self._too_large(), "request_header_fields_too_large")
+        self._refused = self._too_large()
         raise _Refused
 
     def on_message_begin(self) -> None:
         self.idle.pop(self, None)
         self._header_count = 0
+        self._parsed = 0
         if self._timer is None:  # the keep-alive wait is over: the head has its own time
             self._arm(self.limits.head_timeout_seconds, self._head_timed_out)
         super().on_message_begin()
 
     def on_url(self, url: bytes) -> None:
-        if len(self.url) + len(url) > self.limits.max_head_bytes:
+        self._parsed += len(url)
+        if self._parsed > self.limits.max_head_bytes:
             self._stop()
         super().on_url(url)
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._header_count += 1
-        if self._header_count > self.limits.max_headers:
+        self._parsed += len(name) + len(value) + 4  # ": " and CRLF
+        limits = self.limits
+        if self._header_count > limits.max_headers or self._parsed > limits.max_head_bytes:
             self._stop()
+        if name.lower() == b"transfer-encoding" and value.lower() != b"chunked":
+            # llhttp reads other codings as no body at all; h11 and RFC 9112 refuse them
+            self._refused = InvalidHttp("only 'Transfer-Encoding: chunked' is accepted")
+            raise _Refused
         super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
@@ -135,7 +153,7 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
         super().on_message_complete()
 
     def send_400_response(self, msg: str) -> None:
-        self._refuse(400, f"invalid HTTP request: {msg}", "invalid_http_request")
+        self._refuse(InvalidHttp(f"invalid HTTP request: {msg}"))
 
     # -- timers and refusals ----------------------------------------------------------------
 
@@ -151,15 +169,15 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
     def _head_timed_out(self) -> None:
         self._timer = None
         message = f"request head not received within {self.limits.head_timeout_seconds:g} s"
-        self._refuse(408, message, "request_timeout")
+        self._refuse(RequestTimeout(message))
 
     def _body_timed_out(self) -> None:
         self._timer = None
         message = f"request body not received within {self.limits.body_timeout_seconds:g} s"
-        self._refuse(408, message, "request_timeout")
+        self._refuse(RequestTimeout(message))
 
-    def _refuse(self, status: int, message: str, code: str) -> None:
-        """Answer ``status`` (unless a response has begun) and close the connection."""
+    def _refuse(self, exc: ProxyError) -> None:
+        """Answer ``exc`` (unless a response has begun) and close the connection."""
         self.idle.pop(self, None)
         self._disarm()
         transport = self.transport
@@ -173,5 +191,5 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
             if started:
                 transport.close()
                 return
-        transport.write(refusal(status, message, code))
+        transport.write(refusal(exc))
         transport.close()

@@ -36,11 +36,11 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 from collections import OrderedDict
+from http import HTTPStatus
 from typing import Any
 
-import orjson
-
 from proxy.config import EdgeSettings
+from proxy.errors import ProxyError
 
 __all__ = ["PROTOCOL_ATTRIBUTES", "HeadWithBody", "http_protocol", "refusal"]
 
@@ -62,29 +62,14 @@ PROTOCOL_ATTRIBUTES = (
     "_unsupported_upgrade_warning",
 )
 
-_REASONS = {
-    400: b"Bad Request",
-    408: b"Request Timeout",
-    431: b"Request Header Fields Too Large",
-    503: b"Service Unavailable",
-}
 
-
-def refusal(status: int, message: str, code: str) -> bytes:
-    """A whole HTTP/1.1 response with the OpenAI error body that closes the connection."""
-    body = orjson.dumps(
-        {
-            "error": {
-                "message": message,
-                "type": "invalid_request_error" if status < 500 else "server_error",
-                "param": None,
-                "code": code,
-            }
-        }
-    )
+def refusal(exc: ProxyError) -> bytes:
+    """A whole HTTP/1.1 response with ``exc``'s OpenAI error body that closes the connection."""
+    body = exc.body()
+    reason = HTTPStatus(exc.status).phrase.encode()
     return b"".join(
         (
-            b"HTTP/1.1 %d %s\r\n" % (status, _REASONS[status]),
+            b"HTTP/1.1 %d %s\r\n" % (exc.status, reason),
             b"content-type: application/json\r\ncontent-length: %d\r\n" % len(body),
             b"connection: close\r\n\r\n",
             body,

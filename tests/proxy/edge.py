@@ -33,8 +33,12 @@ ROOT = Path(__file__).resolve().parents[2]
 class Served:
     """A running `tunegate serve` and its port."""
 
-    process: subprocess.Popen[str]
+    process: subprocess.Popen[bytes]
     port: int
+    log: Path  # its stdout and stderr (a file: a pipe nobody reads would block it)
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
 
     @property
     def url(self) -> str:
@@ -59,11 +63,13 @@ def serve_edge(config: dict[str, Any], tmp: Path, **env: str) -> Iterator[Served
     port = free_port()
     (tmp / "edge.yaml").write_text(yaml.safe_dump(config))
     environ = dict(os.environ, PYTHONPATH=str(ROOT), EDGE_KEY="proxy-upstream-key", **env)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "cli", "serve", "--config", "edge.yaml", "--port", str(port)],
-        cwd=tmp, env=environ, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    served = Served(process, port)
+    log = tmp / "serve.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "cli", "serve", "--config", "edge.yaml", "--port", str(port)],
+            cwd=tmp, env=environ, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    served = Served(process, port, log)
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -73,7 +79,7 @@ def serve_edge(config: dict[str, Any], tmp: Path, **env: str) -> Iterator[Served
             except httpx.TransportError:
                 pass
             if process.poll() is not None:
-                raise AssertionError(process.stdout.read() if process.stdout else "exited")
+                raise AssertionError(served.output())
             assert time.monotonic() < deadline, "tunegate serve did not become ready"
             time.sleep(0.05)
         yield served
@@ -81,10 +87,10 @@ def serve_edge(config: dict[str, Any], tmp: Path, **env: str) -> Iterator[Served
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
         try:
-            process.communicate(timeout=15)
+            process.wait(timeout=15)
         except subprocess.TimeoutExpired:
             process.kill()
-            process.communicate()
+            process.wait()
 
 
 @dataclass

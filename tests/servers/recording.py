@@ -56,6 +56,7 @@ class RecordingServer:
     connections: list[bytearray] = field(default_factory=list)
     hold: threading.Event = field(default_factory=threading.Event)  # set: answers wait
     extra_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    pad: int = 0  # answers carry this many extra bytes (a "pad" field)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def _released(self) -> None:
@@ -73,6 +74,7 @@ class RecordingServer:
             self.connections.clear()
             self.hold.clear()
             self.extra_headers = []
+            self.pad = 0
 
     def wait_for(self, count: int, timeout: float = 5.0) -> list[Recorded]:
         deadline = time.monotonic() + timeout
@@ -92,6 +94,8 @@ class RecordingServer:
                 "created": 0,
                 "model": "recorded",
                 "target": request.target.decode("latin-1"),
+                "body_length": len(request.body),
+                "pad": "x" * self.pad,
                 "choices": [
                     {
                         "index": 0,
