@@ -108,7 +108,7 @@ class OpenAIRoutes:
             await passthrough(rt, scope, receive, send, headers, None, None)
             return
         raw = await read_body(receive, headers.get("content-length"), rt.config.max_body_bytes)
-        body = parse_body(raw)
+        body = parse_body(raw, endpoint)
         model = body.get("model")
         if not isinstance(model, str) or not model:
             raise BadRequest("'model' is required and must be a non-empty string", param="model")

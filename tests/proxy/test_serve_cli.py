@@ -60,7 +60,13 @@ def test_serve_with_embedded_redis(tmp_path: Path, doubles: Doubles):
     assert process.returncode == 0, output
     assert "Application shutdown complete" in output
     assert "embedded Redis" in output and "redis-data" in output
-    assert (tmp_path / "redis-data").is_dir()
+    data = tmp_path / "redis-data"
+    assert data.is_dir() and data.stat().st_mode & 0o777 == 0o700
+    files = [p for p in data.rglob("*") if p.is_file()]
+    assert files, "redis wrote no files"
+    assert all(p.stat().st_mode & 0o777 == 0o600 for p in files), [
+        (p.name, oct(p.stat().st_mode)) for p in files
+    ]
 
 
 def test_serve_invalid_config_exits_2_naming_the_field(tmp_path: Path):
