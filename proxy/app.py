@@ -22,6 +22,7 @@ from proxy.asgi import read_body, send_error
 from proxy.config import ProxySettings, UpstreamConfig
 from proxy.errors import BadRequest, MethodNotAllowed, NotFound, ProxyError
 from proxy.experiments import ExperimentTable
+from proxy.heap import HeapWatch
 from proxy.metrics import ProxyMetrics
 from proxy.mirror import ShadowRunner
 from proxy.pairlog import PairLogger
@@ -177,6 +178,7 @@ def create_app(
                 ShadowRunner(config.mirror, metrics, budgets, shutdown_grace_s=grace / 2)
             )
             metrics.touch(e.name for e in rt.experiments)
+            await stack.enter_async_context(HeapWatch(metrics))  # last: freezes what start built
             log.info(
                 "proxy ready: %d experiment(s), %d upstream(s), config %s",
                 len(rt.experiments),

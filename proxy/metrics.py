@@ -110,6 +110,13 @@ class ProxyMetrics:
             "Pair records waiting in memory for Redis.",
             registry=registry,
         )
+        self.gc_pause = Histogram(
+            "tunegate_gc_pause_seconds",
+            "Garbage collections of the proxy process and how long each stalled it.",
+            ["generation"],
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
+            registry=registry,
+        )
         self._requests: dict[tuple[str, str, str, int], Counter] = {}
         self._durations: dict[tuple[str, str], Histogram] = {}
         self._drops: dict[tuple[str, str], Counter] = {}
@@ -153,6 +160,8 @@ class ProxyMetrics:
 
     def touch(self, experiments: Iterable[str]) -> None:
         """Create every known label combination so that series start at zero."""
+        for generation in range(3):
+            self.gc_pause.labels(str(generation))
         for name in experiments:
             self.shadow_inflight.labels(name)
             self.pairs_logged.labels(name)

@@ -1,4 +1,4 @@
-"""The proxy pod drains cleanly: a preStop delay before SIGTERM, and a grace period covering both."""
+"""The proxy pod drains cleanly: a preStop delay before SIGTERM, and a grace period for both."""
 
 from __future__ import annotations
 
