@@ -77,8 +77,9 @@ def fake_embedding(text: str, dim: int = 8) -> list[float]:
 class OpenAIDouble:
     """A scriptable OpenAI-compatible server (pure ASGI; run it with serve_in_thread)."""
 
-    def __init__(self, name: str = "double") -> None:
+    def __init__(self, name: str = "double", *, record: bool = True) -> None:
         self.name = name
+        self.record = record  # False: keep no log of requests (long benchmark runs)
         self.received: list[Received] = []
         self._default = Reply()
         self._by_model: dict[str, Reply] = {}
@@ -141,7 +142,10 @@ class OpenAIDouble:
             raw += message.get("body", b"")
             more = message.get("more_body", False)
         headers = {k.decode(): v.decode() for k, v in scope["headers"]}
-        self.received.append(Received(scope["method"], scope["path"], headers, raw, time.time()))
+        if self.record:
+            self.received.append(
+                Received(scope["method"], scope["path"], headers, raw, time.time())
+            )
         await self._answer(scope["path"], raw, send)
 
     async def _answer(self, path: str, raw: bytes, send: Any) -> None:
