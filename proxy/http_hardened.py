@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -39,6 +39,8 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
     idle: ClassVar[OrderedDict[HardenedHttpToolsProtocol, None]]
     _writer: HeadWithBody | None = None
     _timer: asyncio.TimerHandle | None = None
+    _deadline = 0.0  # loop time by which the head or body must be complete
+    _waiting_for: str | None = None  # "head", "body" or None (no deadline)
     _refused: ProxyError | None = None
     _head_bytes = 0  # bytes received while reading a head (a bound on what llhttp buffers)
     _parsed = 0  # bytes of the current head that llhttp handed over (target and headers)
@@ -57,11 +59,14 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
                 self._refuse(Unavailable("too many open connections, retry later"))
                 return
         self.idle[self] = None
-        self._arm(self.limits.head_timeout_seconds, self._head_timed_out)
+        self._arm(self.limits.head_timeout_seconds, "head")
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.idle.pop(self, None)
-        self._disarm()
+        self._waiting_for = None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         super().connection_lost(exc)
 
     def on_response_complete(self) -> None:
@@ -111,8 +116,8 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
         self.idle.pop(self, None)
         self._header_count = 0
         self._parsed = 0
-        if self._timer is None:  # the keep-alive wait is over: the head has its own time
-            self._arm(self.limits.head_timeout_seconds, self._head_timed_out)
+        if self._waiting_for is None:  # the keep-alive wait is over: the head has its own time
+            self._arm(self.limits.head_timeout_seconds, "head")
         super().on_message_begin()
 
     def on_url(self, url: bytes) -> None:
@@ -135,7 +140,7 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._in_body = True
-        self._arm(self.limits.body_timeout_seconds, self._body_timed_out)
+        self._arm(self.limits.body_timeout_seconds, "body")
         super().on_headers_complete()
         cycle = self.cycle
         if cycle is None or cycle.transport is not self.transport:
@@ -157,24 +162,38 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
 
     # -- timers and refusals ----------------------------------------------------------------
 
-    def _arm(self, delay: float, callback: Any) -> None:
-        self._disarm()
-        self._timer = self.loop.call_later(delay, callback)
+    def _arm(self, delay: float, what: str) -> None:
+        """The head or body must be complete within ``delay``.
+
+        One timer per connection, moved lazily: re-arming only sets the deadline, and the
+        timer, when it fires early, sleeps again for what is left. A timer created and
+        cancelled twice per request cost more than the rest of this class.
+        """
+        self._deadline = deadline = self.loop.time() + delay
+        self._waiting_for = what
+        timer = self._timer
+        if timer is not None and timer.when() > deadline:  # set for a later deadline
+            timer.cancel()
+            timer = None
+        if timer is None:
+            self._timer = self.loop.call_at(deadline, self._check_deadline)
 
     def _disarm(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._waiting_for = None  # the timer, if any, finds nothing to do and stops
 
-    def _head_timed_out(self) -> None:
+    def _check_deadline(self) -> None:
         self._timer = None
-        message = f"request head not received within {self.limits.head_timeout_seconds:g} s"
-        self._refuse(RequestTimeout(message))
-
-    def _body_timed_out(self) -> None:
-        self._timer = None
-        message = f"request body not received within {self.limits.body_timeout_seconds:g} s"
-        self._refuse(RequestTimeout(message))
+        what = self._waiting_for
+        if what is None:
+            return
+        left = self._deadline - self.loop.time()
+        if left > 0:
+            self._timer = self.loop.call_later(left, self._check_deadline)
+            return
+        seconds = (
+            self.limits.head_timeout_seconds if what == "head" else self.limits.body_timeout_seconds
+        )
+        self._refuse(RequestTimeout(f"request {what} not received within {seconds:g} s"))
 
     def _refuse(self, exc: ProxyError) -> None:
         """Answer ``exc`` (unless a response has begun) and close the connection."""
