@@ -164,7 +164,7 @@ class HttpUpstream:
                     status=response.status,
                     body=data,
                     content_type=response.headers.get("content-type", "application/json"),
-                    headers=_relayed(response),
+                    headers=[] if shadow else _relayed(response),  # a copy's reach nobody
                 )
 
     @contextlib.asynccontextmanager
@@ -188,7 +188,7 @@ class HttpUpstream:
             yield HttpStream(
                 status=response.status,
                 content_type=response.headers.get("content-type", "text/event-stream"),
-                headers=_relayed(response),
+                headers=[] if shadow else _relayed(response),
                 _response=response,
                 _name=self.name,
             )

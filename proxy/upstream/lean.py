@@ -72,8 +72,7 @@ def _translate(name: str, *, connecting: bool = False) -> Iterator[None]:
 
 def _headers(conn: Connection) -> Headers:
     """The relayable headers of the answer on ``conn`` (the parser's list of name/value bytes)."""
-    parsed: list[tuple[bytes, bytes]] | None = getattr(conn, "headers", None)
-    return relayable(parsed) if parsed else []
+    return relayable(conn.headers)
 
 
 class LeanStream:
@@ -120,7 +119,8 @@ class LeanStream:
         )
         self.status = conn.status
         self.content_type = conn.content_type or "text/event-stream"
-        self.headers = _headers(conn)
+        if not self._shadow:  # a copy's headers reach nobody
+            self.headers = _headers(conn)
         return self
 
     async def __aexit__(
@@ -286,7 +286,7 @@ class LeanHttpUpstream:
             status=conn.status,
             body=conn.body(),
             content_type=conn.content_type or "application/json",
-            headers=_headers(conn),
+            headers=[] if shadow else _headers(conn),  # a copy's headers reach nobody
         )
         conn.release()
         return response
