@@ -194,6 +194,24 @@ def test_thousands_of_idle_connections_do_not_lock_clients_out(edge: Served, rec
             sock.close()
 
 
+def test_with_no_idle_connection_to_close_a_new_one_gets_503(edge: Served, rec: RecordingServer):
+    busy = []  # each has begun a request (half a head): none is idle, none can be closed
+    try:
+        for _ in range(int(EDGE["max_connections"]) + 4):
+            sock = socket.create_connection(("127.0.0.1", edge.port))
+            sock.sendall(b"GET /v1/files/busy HTTP/1.1\r\n")
+            busy.append(sock)
+        time.sleep(0.1)  # let the proxy read them (they are refused with 408 after 1 s)
+        with socket.create_connection(("127.0.0.1", edge.port)) as sock:
+            data, took = read_until_closed(sock, 3)
+        status, error = status_and_error(data)
+        assert status == 503 and error["code"] == "unavailable" and took < 0.9
+    finally:
+        for sock in busy:
+            sock.close()
+    assert_still_serving(edge, rec)
+
+
 # -- framing --------------------------------------------------------------------------------------
 
 
