@@ -374,3 +374,42 @@ async def test_after_an_outage_new_pairs_get_in_while_the_backlog_drains(
     assert len(stored) == len(entries) == 50
     assert counted("tunegate_pairs_dropped_total", reason="buffer_full") == 50
     assert counted("tunegate_pairs_logged_total") == 50
+
+
+# -- failure paths as cheap as the healthy one --------------------------------------------------
+
+
+def test_a_refused_connect_leaves_no_garbage_for_the_cyclic_collector():
+    """Candidate down: each shadow copy's failed connect must be freed by reference counting
+    (uvloop builds the protocol before connecting; its parser held a cycle until this fix)."""
+    import gc
+
+    import uvloop
+
+    from proxy.legs import call_shadow
+    from tests.servers.runner import free_port
+
+    async def failures(n: int) -> tuple[str | None, int]:
+        upstream = LeanHttpUpstream(
+            "down", UpstreamConfig(base_url=f"http://127.0.0.1:{free_port()}/v1")
+        )
+        error = None
+        for _ in range(n):
+            result = await call_shadow(
+                upstream, "/chat/completions", b"{}", {},
+                model="m", stream=False, timeout_s=1.0, max_bytes=1024,
+            )  # fmt: skip
+            error = result.error
+        await upstream.aclose()
+        return error, n
+
+    uvloop.run(failures(5))  # warm: first-use allocations are not the failure path's
+    gc.collect()
+    gc.disable()
+    try:
+        error, n = uvloop.run(failures(200))
+        found = gc.collect()
+    finally:
+        gc.enable()
+    assert error == "connect"
+    assert found < n  # not one cycle per failure (there were 10 objects each)
