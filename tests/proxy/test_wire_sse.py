@@ -22,9 +22,7 @@ from openai._streaming import SSEDecoder
 from proxy.errors import UpstreamReset
 from proxy.streaming import EventRelay
 
-text = st.text(
-    st.characters(blacklist_characters="\r\n", blacklist_categories=("Cs",)), max_size=12
-)
+text = st.text(st.characters(exclude_characters="\r\n", exclude_categories=["Cs"]), max_size=12)
 
 
 @st.composite
