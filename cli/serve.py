@@ -124,6 +124,7 @@ def run(args: argparse.Namespace) -> int:
         port=settings.proxy.port,
         loop=loop,
         http=http,
+        ws="none",  # no WebSocket routes: an Upgrade is answered as plain HTTP, within the limits
         log_level=settings.log_level,
         access_log=False,
         server_header=False,  # saves bytes and a header check on every response

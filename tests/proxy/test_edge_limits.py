@@ -267,6 +267,15 @@ def test_chunked_request_bodies_reach_the_upstream_with_a_length(
     assert orjson.loads(served.body)["messages"] == orjson.loads(body)["messages"]
 
 
+def test_a_websocket_upgrade_is_answered_as_plain_http(edge: Served, rec: RecordingServer):
+    headers = [("connection", "Upgrade"), ("upgrade", "websocket"), ("sec-websocket-version", "13"),
+               ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")]  # fmt: skip
+    (answer,) = exchange(edge.port, raw_request("GET", "/v1/files/ws", headers=headers))
+    assert answer.status == 200
+    (request,) = rec.wait_for(1)
+    assert request.header(b"upgrade") == [] and request.header(b"sec-websocket-key") != []
+
+
 # -- body limits on every route -------------------------------------------------------------------
 
 
