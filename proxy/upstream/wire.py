@@ -497,6 +497,7 @@ class ConnectionPool:
             self._pass_on(conn)
         else:
             conn.close()
+            conn._exc = None  # raised already; its traceback's frames hold ``conn`` (a cycle)
             self._discard(conn)
 
     def _pass_on(self, conn: Connection | None) -> None:
