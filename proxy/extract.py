@@ -97,11 +97,15 @@ def _message_error(message: object) -> str | None:
 def check_request(endpoint: Endpoint, body: Mapping[str, object]) -> None:
     """BadRequest (with ``param``) unless the endpoint's required fields have their OpenAI shape.
 
-    chat: ``messages`` a non-empty list of objects with a ``role`` string and ``content`` a
-    string, null or list of typed parts; completions: ``prompt``; embeddings: ``input`` (a
-    string, or a non-empty list of strings, token ids or lists of them); ``stream`` a boolean.
+    ``model`` a non-empty string; chat: ``messages`` a non-empty list of objects with a
+    ``role`` string and ``content`` a string, null or list of typed parts; completions:
+    ``prompt``; embeddings: ``input`` (a string, or a non-empty list of strings, token ids or
+    lists of them); ``stream`` a boolean.
     Other fields are the upstream's to judge: the proxy does not track every model's options.
     """
+    model = body.get("model")
+    if not isinstance(model, str) or not model:  # first, as the hot path checked it before
+        raise BadRequest("'model' is required and must be a non-empty string", param="model")
     stream = body.get("stream")
     if stream is not None and not isinstance(stream, bool):
         raise BadRequest("'stream' must be a boolean", param="stream")
