@@ -45,6 +45,8 @@ __all__ = ["LeanHttpUpstream", "LeanStream"]
 
 #: Headers the client writes itself; a caller's copy is dropped.
 _OWN_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection"})
+#: After a refused connect, shadow copies fail at once for this long (served calls still try).
+_REFUSED_HOLD_S = 0.1
 #: The server closed or reset the connection after it was established.
 _RESETS = (ConnectionResetError, ConnectionAbortedError, BrokenPipeError, ServerClosed)
 
@@ -183,6 +185,8 @@ class LeanHttpUpstream:
         self._served: ConnectionPool | None = None
         self._shadow: ConnectionPool | None = None
         self.retries = 0  # requests sent again after a reused connection failed unanswered
+        self.refused_fast = 0  # shadow copies failed at once after a refused connect
+        self._refused_until = 0.0  # loop time until which shadow copies do not try to connect
 
     def _pool(self, shadow: bool) -> ConnectionPool:
         pool = self._shadow if shadow else self._served
@@ -211,18 +215,31 @@ class LeanHttpUpstream:
             items.append(("authorization", self._auth))
         return request_head(method, self._prefix + path, self._host_header, items, length)
 
-    async def _connection(self, pool: ConnectionPool, deadline: float) -> Connection:
-        """An idle connection (no await, the usual case) or a new one within the deadline."""
+    async def _connection(
+        self, pool: ConnectionPool, deadline: float, shadow: bool = False
+    ) -> Connection:
+        """An idle connection (no await, the usual case) or a new one within the deadline.
+
+        A shadow copy to a server that refused a connection less than ``_REFUSED_HOLD_S`` ago
+        fails at once, as ``connect``, without a socket: with the candidate down, one copy per
+        hold period tries, and the rest cost no syscall (served calls always try).
+        """
         conn = pool.take_idle()
         if conn is not None:
             return conn
+        loop = pool.loop
+        if shadow and loop.time() < self._refused_until:
+            self.refused_fast += 1
+            raise UpstreamUnavailable(f"upstream {self.name} unreachable: refused just now")
         try:
             with _translate(self.name, connecting=True):
                 async with asyncio.timeout_at(deadline):
                     return await pool.acquire()
         except UpstreamUnavailable as exc:
-            if pool.loop.time() >= deadline:  # the whole call's deadline, not the connect's
+            if loop.time() >= deadline:  # the whole call's deadline, not the connect's
                 raise UpstreamTimeout(f"upstream {self.name} timed out") from exc.__cause__
+            if isinstance(exc.__cause__, ConnectionRefusedError):
+                self._refused_until = loop.time() + _REFUSED_HOLD_S
             raise
 
     async def _exchange(
@@ -240,7 +257,7 @@ class LeanHttpUpstream:
         loop = pool.loop
         deadline = loop.time() + timeout_s
         for attempt in (0, 1):
-            conn = await self._connection(pool, deadline)
+            conn = await self._connection(pool, deadline, shadow)
             try:
                 with _translate(self.name):
                     if conn.transport is None:  # lost between the hand-over and now

@@ -447,3 +447,28 @@ def test_a_failing_upstream_leaves_no_garbage_for_the_cyclic_collector(fault: st
         gc.enable()
     assert error == fault
     assert found < n  # not one cycle per failure
+
+
+async def test_with_the_candidate_down_shadow_copies_fail_at_once_and_served_calls_still_try():
+    from proxy.errors import UpstreamUnavailable
+    from proxy.legs import call_shadow
+
+    upstream = LeanHttpUpstream(
+        "down", UpstreamConfig(base_url=f"http://127.0.0.1:{free_port()}/v1")
+    )
+    results = [
+        await call_shadow(
+            upstream, "/chat/completions", b"{}", {},
+            model="m", stream=False, timeout_s=1.0, max_bytes=1024,
+        )
+        for _ in range(50)
+    ]  # fmt: skip
+    assert {r.error for r in results} == {"connect"}
+    assert upstream.refused_fast >= 40  # a handful of real connects in the 0.1 s hold periods
+    fast = upstream.refused_fast
+    for _ in range(3):  # a served call is never answered from the hold: it connects and fails
+        with pytest.raises(UpstreamUnavailable) as raised:
+            await upstream.send("POST", "/chat/completions", b"{}", {}, 1.0)
+        assert "just now" not in raised.value.message
+    assert upstream.refused_fast == fast
+    await upstream.aclose()
