@@ -297,7 +297,9 @@ def test_a_batch_whose_reply_timed_out_is_not_written_twice(
               "candidate": {"upstream": "candidate"}}],
             pairlog={"flush_interval_ms": 5},
         )  # fmt: skip
-        settings.redis.socket_timeout_seconds = 0.2
+        # the request must reach Redis through the relay before the client gives up (an aborted
+        # socket discards what the relay has not read yet): a second of slack on a loaded machine
+        settings.redis.socket_timeout_seconds = 1.0
         with run_proxy(settings) as proxy:
             client = sdk(proxy.base_url)
 
@@ -311,7 +313,7 @@ def test_a_batch_whose_reply_timed_out_is_not_written_twice(
             ask(3)
             wait_until(lambda: logged() == 3, timeout=10, what="3 pairs logged")
             caplog.set_level(logging.WARNING, logger="proxy.pairlog")
-            relay.reply_delay_s = 0.5  # executed at once, answered after the 0.2 s timeout
+            relay.reply_delay_s = 2.0  # executed at once, answered after the 1 s timeout
             ask(5)
             wait_until(lambda: "redis unavailable" in caplog.text, timeout=10, what="a lost reply")
             relay.reply_delay_s = 0.0
