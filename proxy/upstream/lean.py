@@ -271,7 +271,7 @@ class LeanHttpUpstream:
                     )
                     await conn.wait()
             except UpstreamReset:
-                unanswered = conn.reused and conn.status == 0
+                unanswered = conn.reused and not conn.answered
                 conn.close()
                 conn.release()
                 if attempt == 0 and unanswered:  # the server closed it as we wrote: no answer,

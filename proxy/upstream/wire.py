@@ -374,6 +374,11 @@ class Connection(asyncio.Protocol):
             await self._waiter
 
     @property
+    def answered(self) -> bool:
+        """Whether any byte of an answer to the current request arrived (then no retry is safe)."""
+        return self.status != 0 or self._headers_done or bool(self._head)
+
+    @property
     def reusable(self) -> bool:
         return (
             self._complete

@@ -236,6 +236,31 @@ async def test_a_reused_connection_closed_unanswered_is_retried_once_on_a_new_on
     assert server.connections == 2 and len(server.requests) == 3
 
 
+async def test_a_reused_connection_closed_after_part_of_an_answer_is_not_retried():
+    from proxy.errors import UpstreamReset
+
+    served_on: dict[int, int] = {}
+
+    async def answer(request: bytes, writer: asyncio.StreamWriter) -> bool:
+        key = id(writer)
+        served_on[key] = served_on.get(key, 0) + 1
+        if served_on[key] == 2:
+            writer.write(b"HTTP/1.1 200 OK\r\ncontent-")  # the server did answer: no retry
+            await writer.drain()
+            return False
+        writer.write(ok(b'{"n": 1}'))
+        await writer.drain()
+        return True
+
+    async with scripted(answer) as server:
+        upstream = LeanHttpUpstream("up", UpstreamConfig(base_url=server.url))
+        await upstream.send("POST", "/x", b"{}", {}, 5.0)
+        with pytest.raises(UpstreamReset):
+            await upstream.send("POST", "/x", b"{}", {}, 5.0)
+        await upstream.aclose()
+    assert upstream.retries == 0 and len(server.requests) == 2
+
+
 async def test_a_fresh_connection_closed_unanswered_is_not_retried():
     async def answer(request: bytes, writer: asyncio.StreamWriter) -> bool:
         return False
