@@ -1,7 +1,8 @@
 """`tunegate serve`: run the proxy (one uvicorn worker; uvloop and httptools when installed).
 
 With no Redis URL configured it starts an embedded Redis with its data in ``redis.data_dir`` and
-says so in the log. Exit codes: 0 after a clean shutdown, 2 for a usage or config error.
+says so in the log. Exit codes: 0 after a clean shutdown (SIGTERM or SIGINT, once the running
+requests and the pair buffer are drained), 2 for a usage or config error.
 """
 
 from __future__ import annotations
@@ -9,6 +10,9 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import logging
+import resource
+import signal
+from types import FrameType
 
 from cli.common import EXIT_OK, add_common, settings_from_args, setup_logging
 
@@ -66,6 +70,27 @@ def _overrides(args: argparse.Namespace) -> dict[str, object]:
     return overrides
 
 
+def _raise_file_limit(wanted: int) -> None:
+    """Lift the soft open-files limit towards ``wanted`` (client sockets plus upstream ones)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+
+def _exit_quietly_after_uvicorn() -> None:
+    """Let a SIGTERM/SIGINT end in exit 0: uvicorn re-raises the signal it caught after its
+    graceful shutdown, to the handler that was installed before it started. That handler is
+    this no-op (not the default one, which would kill the process with the signal).
+    """
+
+    def drained(signum: int, frame: FrameType | None) -> None:
+        log.info("shut down on signal %d", signum)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, drained)
+
+
 def run(args: argparse.Namespace) -> int:
     settings = settings_from_args(args, **_overrides(args))
     setup_logging(settings.log_level)
@@ -81,24 +106,31 @@ def run(args: argparse.Namespace) -> int:
         )
     loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
     # httptools with the response head and body written in one send (proxy/http_protocol.py)
-    http = http_protocol()
+    edge = settings.proxy.edge
+    http = http_protocol(edge)
+    _raise_file_limit(edge.max_connections * 3 + 1024)
     log.info(
         "serving on http://%s:%d (%s, %s)",
         settings.proxy.host,
         settings.proxy.port,
         loop,
-        http if isinstance(http, str) else "httptools, coalesced writes",
+        http if isinstance(http, str) else "httptools, hardened, coalesced writes",
     )
+    app = proxy_app(settings)
+    _exit_quietly_after_uvicorn()
     uvicorn.run(
-        proxy_app(settings),
+        app,
         host=settings.proxy.host,
         port=settings.proxy.port,
         loop=loop,
         http=http,
+        ws="none",  # no WebSocket routes: an Upgrade is answered as plain HTTP, within the limits
         log_level=settings.log_level,
         access_log=False,
         server_header=False,  # saves bytes and a header check on every response
         lifespan="on",
         timeout_graceful_shutdown=max(1, int(settings.proxy.shutdown_grace_seconds)),
+        timeout_keep_alive=edge.keepalive_timeout_seconds,  # type: ignore[arg-type]  # float ok
+        h11_max_incomplete_event_size=edge.max_head_bytes,  # the h11 fallback's head limit
     )
     return EXIT_OK

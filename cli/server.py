@@ -28,7 +28,7 @@ def free_port() -> int:
         return port
 
 
-def _server(app: Any, port: int, grace_s: int) -> uvicorn.Server:
+def _server(app: Any, port: int, grace_s: int, keep_alive_s: int = 5) -> uvicorn.Server:
     config = uvicorn.Config(
         app,
         host="127.0.0.1",
@@ -37,6 +37,7 @@ def _server(app: Any, port: int, grace_s: int) -> uvicorn.Server:
         lifespan="on",
         loop="asyncio",
         timeout_graceful_shutdown=grace_s,
+        timeout_keep_alive=keep_alive_s,
     )
     return uvicorn.Server(config)
 
@@ -64,10 +65,15 @@ async def serving(app: Any, *, timeout_s: float = 60.0, grace_s: int = 5) -> Asy
 
 
 @contextmanager
-def serve_in_thread(app: Any, *, port: int | None = None, timeout: float = 10.0) -> Iterator[str]:
-    """Yield ``http://127.0.0.1:PORT`` while ``app`` serves in a background thread."""
+def serve_in_thread(
+    app: Any, *, port: int | None = None, timeout: float = 10.0, keep_alive_s: int = 5
+) -> Iterator[str]:
+    """Yield ``http://127.0.0.1:PORT`` while ``app`` serves in a background thread.
+
+    ``keep_alive_s`` is when uvicorn closes an idle keep-alive connection (its default: 5).
+    """
     port = port or free_port()
-    server = _server(app, port, grace_s=2)
+    server = _server(app, port, grace_s=2, keep_alive_s=keep_alive_s)
     thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
     thread.start()
     deadline = time.monotonic() + timeout

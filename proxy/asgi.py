@@ -32,14 +32,18 @@ PAIR_ID_HEADER = b"x-tunegate-pair-id"
 
 
 async def read_body(receive: Receive, content_length: str | None, limit: int) -> bytes:
-    """The whole request body; PayloadTooLarge as soon as it exceeds ``limit`` bytes."""
+    """The whole request body; PayloadTooLarge as soon as it exceeds ``limit`` bytes.
+
+    A declared length over the limit is refused before any body byte is read; a chunked body
+    as soon as the bytes received so far exceed it (the HTTP layer has already checked framing).
+    """
     if content_length is not None and content_length.isdigit() and int(content_length) > limit:
         raise PayloadTooLarge(f"request body is larger than the limit of {limit} bytes")
     message = await receive()
     body: bytes = message.get("body", b"")
+    if len(body) > limit:
+        raise PayloadTooLarge(f"request body is larger than the limit of {limit} bytes")
     if not message.get("more_body", False):
-        if len(body) > limit:
-            raise PayloadTooLarge(f"request body is larger than the limit of {limit} bytes")
         return body
     parts = [body]
     size = len(body)
@@ -84,7 +88,7 @@ async def send_error(
     send: Send, exc: ProxyError, extra: Iterable[tuple[bytes, bytes]] = ()
 ) -> None:
     """The OpenAI error body for ``exc`` with its status (and Retry-After when overloaded)."""
-    headers = list(extra)
+    headers = [*extra, *exc.headers]
     retry_after = getattr(exc, "retry_after", None)
     if retry_after is not None:
         headers.append((b"retry-after", str(max(1, round(retry_after))).encode()))

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 __all__ = [
+    "EdgeSettings",
     "LocalModelConfig",
     "MirrorSettings",
     "PairLogSettings",
@@ -51,6 +52,19 @@ class UpstreamConfig(BaseModel):
     timeout_seconds: float = Field(default=60.0, gt=0)
     connect_timeout_seconds: float = Field(default=5.0, gt=0)
     max_connections: int = Field(default=256, ge=1)
+    # -- response limits (Helper E's block; docs/configuration.md "Limits and timeouts") --------
+    # An answer whose status line and headers exceed this, or whose body exceeds the other, is
+    # refused with 502 (code upstream_protocol_error) and its connection closed.
+    max_response_head_bytes: int = Field(default=64 * 1024, ge=1024)
+    max_response_body_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    # -- shadow isolation and connection reuse (Helper F's block; docs/configuration.md) --------
+    # Shadow copies have a pool of their own: at most this many connections (or, in-process,
+    # waiting+running shadow jobs), and the shadow runner starts no more copies to this upstream
+    # than it has room for, so a copy never waits for a connection and never takes a served one.
+    shadow_max_connections: int = Field(default=64, ge=1)
+    # Idle keep-alive connections are closed after this; below the 5 s at which uvicorn-based
+    # servers (vLLM, TGI's router) close theirs, so a request is rarely written onto a closing one.
+    idle_timeout_seconds: float = Field(default=4.0, gt=0)
 
     @model_validator(mode="after")
     def _one_kind_and_key(self) -> UpstreamConfig:
@@ -85,6 +99,31 @@ class PairLogSettings(BaseModel):
     served_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=1)  # feedback's pair -> arm lookup
 
 
+class EdgeSettings(BaseModel):
+    """The HTTP server's limits on what clients send (proxy.edge; docs/configuration.md).
+
+    Each refusal is an OpenAI-shaped error and closes the connection: 431 for a head over
+    ``max_head_bytes`` or ``max_headers``, 408 when a head or body is not complete in time, 413
+    for a body over its route's limit, 400 for anything the HTTP parser refuses.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    max_head_bytes: int = Field(default=32 * 1024, ge=1024)  # request line and headers
+    max_headers: int = Field(default=100, ge=8)
+    # from a connection's first byte of a request (or its opening) to the end of the headers
+    head_timeout_seconds: float = Field(default=10.0, gt=0)
+    # from the end of the headers to the end of the body, however slowly it trickles
+    body_timeout_seconds: float = Field(default=30.0, gt=0)
+    # an idle keep-alive connection is closed after this (above the 60 s of common load
+    # balancers, so they close first and never write onto a connection the proxy is closing)
+    keepalive_timeout_seconds: float = Field(default=65.0, gt=0)
+    # open client connections; past it the oldest idle one is closed for the new one (and a
+    # new one is refused with 503 if none is idle), so idle sockets cannot lock clients out
+    max_connections: int = Field(default=4096, ge=16)
+    # body limit of the framework routes (/v1/feedback, /admin/...), read before they run
+    max_small_body_bytes: int = Field(default=64 * 1024, ge=1024)
+
+
 class ProxySettings(BaseModel):
     """The proxy's own settings (upstreams and experiments live at the root)."""
 
@@ -99,6 +138,7 @@ class ProxySettings(BaseModel):
     state_refresh_seconds: float = Field(default=2.0, gt=0)
     mirror: MirrorSettings = Field(default_factory=MirrorSettings)
     pairlog: PairLogSettings = Field(default_factory=PairLogSettings)
+    edge: EdgeSettings = Field(default_factory=EdgeSettings)
 
     @model_validator(mode="after")
     def _admin_token(self) -> ProxySettings:

@@ -5,13 +5,18 @@ ProxyError (500)
 ├── Unauthorized (401)
 ├── UnknownModel (404)
 ├── NotFound (404, a path or id the proxy does not know)
+├── MethodNotAllowed (405, with Allow)
+├── RequestTimeout (408, a head or body that did not arrive in time)
 ├── Conflict (409, a stale expected_version on a state change)
 ├── PayloadTooLarge (413)
+├── HeadersTooLarge (431)
 ├── Overloaded (429, with Retry-After)
 ├── Unavailable (503, e.g. Redis down for feedback, admin API disabled)
-└── UpstreamError (502)
-    ├── UpstreamTimeout (504)
-    ├── UpstreamUnavailable (502)
+└── UpstreamError (502)                 ``reason``: the word a Pair and the metrics record
+    ├── UpstreamTimeout (504)          timeout: no complete answer within the deadline
+    ├── UpstreamUnavailable (502)      connect: no connection could be opened
+    ├── UpstreamReset (502)            reset: the server closed or reset it mid-exchange
+    ├── UpstreamProtocolError (502)    protocol: an answer the client's parser refuses
     └── UpstreamStatus (relays the upstream's status and body)
 """
 
@@ -22,14 +27,19 @@ import orjson
 __all__ = [
     "BadRequest",
     "Conflict",
+    "HeadersTooLarge",
+    "MethodNotAllowed",
     "NotFound",
     "Overloaded",
     "PayloadTooLarge",
     "ProxyError",
+    "RequestTimeout",
     "Unauthorized",
     "Unavailable",
     "UnknownModel",
     "UpstreamError",
+    "UpstreamProtocolError",
+    "UpstreamReset",
     "UpstreamStatus",
     "UpstreamTimeout",
     "UpstreamUnavailable",
@@ -42,6 +52,8 @@ class ProxyError(Exception):
     status = 500
     type = "server_error"
     code: str | None = None
+    #: extra response headers (e.g. Allow on a 405)
+    headers: tuple[tuple[bytes, bytes], ...] = ()
 
     def __init__(self, message: str, *, param: str | None = None) -> None:
         super().__init__(message)
@@ -76,6 +88,22 @@ class NotFound(ProxyError):
     code = "not_found"
 
 
+class MethodNotAllowed(ProxyError):
+    status = 405
+    type = "invalid_request_error"
+    code = "method_not_allowed"
+
+    def __init__(self, message: str, *, allow: str) -> None:
+        super().__init__(message)
+        self.headers = ((b"allow", allow.encode("latin-1")),)
+
+
+class RequestTimeout(ProxyError):
+    status = 408
+    type = "invalid_request_error"
+    code = "request_timeout"
+
+
 class Conflict(ProxyError):
     status = 409
     type = "invalid_request_error"
@@ -86,6 +114,12 @@ class PayloadTooLarge(ProxyError):
     status = 413
     type = "invalid_request_error"
     code = "payload_too_large"
+
+
+class HeadersTooLarge(ProxyError):
+    status = 431
+    type = "invalid_request_error"
+    code = "request_header_fields_too_large"
 
 
 class Overloaded(ProxyError):
@@ -107,11 +141,13 @@ class Unavailable(ProxyError):
 class UpstreamError(ProxyError):
     status = 502
     type = "upstream_error"
+    reason = "connect"  # ArmResult.error and the upstream_errors_total reason label
 
 
 class UpstreamTimeout(UpstreamError):
     status = 504
     code = "upstream_timeout"
+    reason = "timeout"
 
 
 class UpstreamUnavailable(UpstreamError):
@@ -119,8 +155,20 @@ class UpstreamUnavailable(UpstreamError):
     code = "upstream_unavailable"
 
 
+class UpstreamReset(UpstreamUnavailable):
+    code = "upstream_reset"
+    reason = "reset"
+
+
+class UpstreamProtocolError(UpstreamUnavailable):
+    code = "upstream_protocol_error"
+    reason = "protocol"
+
+
 class UpstreamStatus(UpstreamError):
     """The upstream answered with an error status: relay its status and body as they are."""
+
+    reason = "status"
 
     def __init__(self, status: int, body: bytes, content_type: str = "application/json") -> None:
         super().__init__(f"upstream answered {status}")

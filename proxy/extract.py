@@ -14,10 +14,12 @@ import orjson
 from proxy.errors import BadRequest
 from proxy.routing import hash_key
 from tunegate.experiments import ExperimentConfig
+from tunegate.records import Endpoint
 
 __all__ = [
     "LABEL_PREFIX",
     "RequestFacts",
+    "check_request",
     "experiment_facts",
     "forward_headers",
     "parse_body",
@@ -44,15 +46,82 @@ _DROP = frozenset(
 )
 
 
-def parse_body(raw: bytes) -> dict[str, object]:
-    """The request body as a JSON object, or BadRequest naming what is wrong."""
+def parse_body(raw: bytes, endpoint: Endpoint | None = None) -> dict[str, object]:
+    """The request body as a JSON object, or BadRequest naming what is wrong.
+
+    With ``endpoint``, also the fields every OpenAI-compatible server needs in the right shape
+    (:func:`check_request`), so a malformed request is refused here and never reaches an arm.
+    """
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise BadRequest(f"request body is not valid JSON: {exc}") from None
     if not isinstance(body, dict):
         raise BadRequest("request body must be a JSON object")
+    if endpoint is not None:
+        check_request(endpoint, body)
     return body
+
+
+def _is_tokens(value: object) -> bool:
+    return isinstance(value, list) and bool(value) and all(type(t) is int for t in value)
+
+
+def _prompt_like(value: object) -> bool:
+    """A string, a non-empty list of strings, token ids, or lists of token ids."""
+    if isinstance(value, str):
+        return True
+    if not isinstance(value, list) or not value:
+        return False
+    return (
+        all(isinstance(v, str) for v in value) or _is_tokens(value) or all(map(_is_tokens, value))
+    )
+
+
+def _message_error(message: object) -> str | None:
+    if not isinstance(message, dict):
+        return "must be an object"
+    role = message.get("role")
+    if not isinstance(role, str) or not role:
+        return "needs a 'role' string"
+    content = message.get("content")
+    if content is None or isinstance(content, str):
+        return None
+    if not isinstance(content, list) or not all(
+        isinstance(part, dict) and isinstance(part.get("type"), str) for part in content
+    ):
+        return "has 'content' that is not a string, null or a list of typed parts"
+    return None
+
+
+def check_request(endpoint: Endpoint, body: Mapping[str, object]) -> None:
+    """BadRequest (with ``param``) unless the endpoint's required fields have their OpenAI shape.
+
+    ``model`` a non-empty string; chat: ``messages`` a non-empty list of objects with a
+    ``role`` string and ``content`` a string, null or list of typed parts; completions:
+    ``prompt``; embeddings: ``input`` (a string, or a non-empty list of strings, token ids or
+    lists of them); ``stream`` a boolean.
+    Other fields are the upstream's to judge: the proxy does not track every model's options.
+    """
+    model = body.get("model")
+    if not isinstance(model, str) or not model:  # first, as the hot path checked it before
+        raise BadRequest("'model' is required and must be a non-empty string", param="model")
+    stream = body.get("stream")
+    if stream is not None and not isinstance(stream, bool):
+        raise BadRequest("'stream' must be a boolean", param="stream")
+    if endpoint is Endpoint.CHAT:
+        messages = body.get("messages")
+        if not isinstance(messages, list) or not messages:
+            raise BadRequest("'messages' must be a non-empty array", param="messages")
+        for i, message in enumerate(messages):
+            problem = _message_error(message)
+            if problem is not None:
+                raise BadRequest(f"messages[{i}] {problem}", param=f"messages[{i}]")
+    elif endpoint is Endpoint.COMPLETIONS:
+        if not _prompt_like(body.get("prompt")):
+            raise BadRequest("'prompt' must be a string or an array of them", param="prompt")
+    elif not _prompt_like(body.get("input")):
+        raise BadRequest("'input' must be a string or a non-empty array", param="input")
 
 
 def forward_headers(headers: Mapping[str, str]) -> dict[str, str]:

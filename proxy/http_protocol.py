@@ -1,25 +1,83 @@
-"""uvicorn's httptools protocol with a response's head and first body part sent in one write.
+"""The proxy's HTTP server protocol: uvicorn's httptools one, hardened and with coalesced writes.
 
-uvicorn writes the status line and headers as soon as the app sends ``http.response.start`` and
-the body on ``http.response.body``: two ``send`` syscalls per whole response. py-spy put them at
-5-14 % of the single worker's CPU under load. Here the head is held until the next write (the
-body, sent in the same event-loop step by proxy/asgi.py's ``send_response``) and goes out with
-it; if no write follows within the loop step (a stream waiting for its first chunk), it is
-flushed by itself on the next iteration, so nothing waits on the upstream.
+Hardening (the limits are ``proxy.edge``, proxy/config.py EdgeSettings): uvicorn's httptools
+protocol bounds neither a request head nor the time a client takes to send it, so one slow or
+huge request could hold a connection and its memory forever. This subclass refuses, each with
+an OpenAI-shaped error body and ``connection: close``:
 
-Use: ``uvicorn.run(app, http=http_protocol())`` (falls back to "h11" without httptools).
+- a head (request line and headers) over ``max_head_bytes`` or with more than ``max_headers``
+  headers: 431;
+- a head not complete ``head_timeout_seconds`` after the connection opened or the request's
+  first byte arrived, or a body not complete ``body_timeout_seconds`` after its head: 408
+  (slow-loris);
+- anything the parser refuses (control bytes, bad framing, lying or duplicate Content-Length,
+  a non-ASCII target): 400 (uvicorn answers those in text/plain);
+- a connection past ``max_connections``: the oldest idle connection (none or no request on it)
+  is closed for the new one; with none idle the new one gets 503. Idle keep-alive connections
+  close after ``keepalive_timeout_seconds`` (uvicorn's ``timeout_keep_alive``).
+
+Coalesced writes: uvicorn writes the status line and headers as soon as the app sends
+``http.response.start`` and the body on ``http.response.body``: two ``send`` syscalls per whole
+response. py-spy put them at 5-14 % of the single worker's CPU under load. Here the head is held
+until the next write (the body, sent in the same event-loop step by proxy/asgi.py's
+``send_response``) and goes out with it; if no write follows within the loop step (a stream
+waiting for its first chunk), it is flushed by itself on the next iteration.
+
+Why a subclass of a private class: uvicorn has no hooks for these. pyproject.toml pins uvicorn
+to the minor version this was written against, and tests/proxy/test_http_protocol.py fails
+loudly when the methods overridden or relied on here change.
+
+Use: ``uvicorn.run(app, http=http_protocol(settings.edge))`` ("h11" without httptools, which then
+has only uvicorn's own limits).
 """
 
 from __future__ import annotations
 
 import asyncio
 import importlib.util
+from collections import OrderedDict
+from http import HTTPStatus
 from typing import Any
 
-__all__ = ["http_protocol"]
+from proxy.config import EdgeSettings
+from proxy.errors import ProxyError
+
+__all__ = ["PROTOCOL_ATTRIBUTES", "HeadWithBody", "http_protocol", "refusal"]
+
+#: What this module relies on in uvicorn's HttpToolsProtocol (checked by a test).
+PROTOCOL_ATTRIBUTES = (
+    "connection_made",
+    "connection_lost",
+    "data_received",
+    "on_message_begin",
+    "on_url",
+    "on_header",
+    "on_headers_complete",
+    "on_message_complete",
+    "on_response_complete",
+    "send_400_response",
+    "_unset_keepalive_if_required",
+    "_should_upgrade",
+    "handle_websocket_upgrade",
+    "_unsupported_upgrade_warning",
+)
 
 
-class _HeadWithBody:
+def refusal(exc: ProxyError) -> bytes:
+    """A whole HTTP/1.1 response with ``exc``'s OpenAI error body that closes the connection."""
+    body = exc.body()
+    reason = HTTPStatus(exc.status).phrase.encode()
+    return b"".join(
+        (
+            b"HTTP/1.1 %d %s\r\n" % (exc.status, reason),
+            b"content-type: application/json\r\ncontent-length: %d\r\n" % len(body),
+            b"connection: close\r\n\r\n",
+            body,
+        )
+    )
+
+
+class HeadWithBody:
     """A connection's transport as the request cycle sees it: the first write is held briefly."""
 
     __slots__ = ("_held", "_loop", "_transport")
@@ -61,24 +119,14 @@ class _HeadWithBody:
         return getattr(self._transport, name)
 
 
-def http_protocol() -> type[asyncio.Protocol] | str:
-    """The protocol class for ``uvicorn.run(http=...)``; "h11" when httptools is missing."""
+def http_protocol(edge: EdgeSettings | None = None) -> type[asyncio.Protocol] | str:
+    """The protocol class for ``uvicorn.run(http=...)``; "h11" when httptools is missing.
+
+    One class per call: its connections share the ``max_connections`` bookkeeping.
+    """
     if importlib.util.find_spec("httptools") is None:
         return "h11"
-    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+    from proxy.http_hardened import HardenedHttpToolsProtocol
 
-    class CoalescingHttpToolsProtocol(HttpToolsProtocol):
-        _writer: _HeadWithBody | None = None
-
-        def on_headers_complete(self) -> None:
-            super().on_headers_complete()
-            cycle = self.cycle
-            if cycle is None or cycle.transport is not self.transport:
-                return  # an upgrade, or a cycle that is not ours to change
-            writer = self._writer
-            if writer is None or writer._transport is not self.transport:
-                writer = self._writer = _HeadWithBody(self.transport, self.loop)
-            writer.hold_next()
-            cycle.transport = writer  # type: ignore[assignment]
-
-    return CoalescingHttpToolsProtocol
+    attributes = {"limits": edge if edge is not None else EdgeSettings(), "idle": OrderedDict()}
+    return type("HardenedHttpToolsProtocol", (HardenedHttpToolsProtocol,), attributes)

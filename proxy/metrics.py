@@ -12,8 +12,19 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from tunegate.records import Arm
 
-__all__ = ["DROP_REASONS", "PAIR_DROP_REASONS", "ProxyMetrics"]
+__all__ = ["DROP_REASONS", "ERROR_REASONS", "PAIR_DROP_REASONS", "ProxyMetrics"]
 
+#: Why an arm has no good answer (ArmResult.error, tunegate_upstream_errors_total{reason}).
+ERROR_REASONS = (
+    "timeout",  # no complete answer within the deadline
+    "connect",  # no connection could be opened
+    "reset",  # the server closed or reset the connection mid-exchange (incl. mid-stream)
+    "protocol",  # an answer the client's parser refuses
+    "status",  # an answer with a non-2xx status
+    "overloaded",  # an in-process model's queue was full, or a shadow row was preempted
+    "cancelled",  # the client went away, or shutdown
+    "internal",  # a bug in the proxy; the log has the traceback
+)
 #: Why a shadow copy was not sent (tunegate_shadow_dropped_total{reason}).
 DROP_REASONS = (
     "mirror_rate",
@@ -25,7 +36,7 @@ DROP_REASONS = (
     "shutdown",
 )
 #: Why a pair never reached Redis (tunegate_pairs_dropped_total{reason}).
-PAIR_DROP_REASONS = ("buffer_full", "shutdown", "rejected")
+PAIR_DROP_REASONS = ("buffer_full", "shutdown", "rejected", "internal")
 
 _LATENCY_BUCKETS = (
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
@@ -87,14 +98,29 @@ class ProxyMetrics:
             ["experiment", "reason"],
             registry=registry,
         )
+        self.pairs_rewritten = Counter(
+            "tunegate_pairs_rewritten_total",
+            "Pair writes a retried batch found already done (the first reply was lost); "
+            "not written twice.",
+            ["experiment"],
+            registry=registry,
+        )
         self.buffer_depth = Gauge(
             "tunegate_pairlog_buffer_depth",
             "Pair records waiting in memory for Redis.",
             registry=registry,
         )
+        self.gc_pause = Histogram(
+            "tunegate_gc_pause_seconds",
+            "Garbage collections of the proxy process and how long each stalled it.",
+            ["generation"],
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
+            registry=registry,
+        )
         self._requests: dict[tuple[str, str, str, int], Counter] = {}
         self._durations: dict[tuple[str, str], Histogram] = {}
         self._drops: dict[tuple[str, str], Counter] = {}
+        self._errors: dict[tuple[str, str, str], Counter] = {}
         self.feedback = Counter(
             "tunegate_feedback_total",
             "Feedback records accepted, by the arm that served the pair.",
@@ -119,6 +145,13 @@ class ProxyMetrics:
             histogram = self._durations[experiment, arm] = self.duration.labels(experiment, arm)
         histogram.observe(latency_s)
 
+    def upstream_error(self, experiment: str, arm: str, reason: str) -> None:
+        key = (experiment, arm, reason)
+        child = self._errors.get(key)
+        if child is None:
+            child = self._errors[key] = self.upstream_errors.labels(experiment, arm, reason)
+        child.inc()
+
     def shadow_skipped(self, experiment: str, reason: str) -> None:
         child = self._drops.get((experiment, reason))
         if child is None:
@@ -127,14 +160,19 @@ class ProxyMetrics:
 
     def touch(self, experiments: Iterable[str]) -> None:
         """Create every known label combination so that series start at zero."""
+        for generation in range(3):
+            self.gc_pause.labels(str(generation))
         for name in experiments:
             self.shadow_inflight.labels(name)
             self.pairs_logged.labels(name)
+            self.pairs_rewritten.labels(name)
             for reason in DROP_REASONS:
                 self.shadow_dropped.labels(name, reason)
             for reason in PAIR_DROP_REASONS:
                 self.pairs_dropped.labels(name, reason)
             for arm in Arm:
+                for reason in ERROR_REASONS:
+                    self.upstream_errors.labels(name, arm.value, reason)
                 self.duration.labels(name, arm.value)
                 self.ttft.labels(name, arm.value)
                 self.feedback.labels(name, arm.value)

@@ -2,7 +2,12 @@
 per-experiment budget; every copy it does not run is a drop with a reason.
 
 Nothing here is awaited by the served request: ``try_start`` either starts a task (owned by the
-runner, awaited at shutdown) or returns the reason it did not. Nothing is ever queued.
+runner, awaited at shutdown) or returns the reason it did not. Nothing is ever queued: besides
+the global cap, each upstream takes at most its ``shadow_capacity`` copies at once (the size of
+its shadow pool), so a started copy never waits for a connection either.
+
+A started copy always completes its pair: when its call raises (a bug), the runner records the
+failure on that arm with the reason ``internal`` and counts it.
 """
 
 from __future__ import annotations
@@ -10,7 +15,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Protocol
 
 from prometheus_client import Gauge
 
@@ -22,11 +28,28 @@ from tunegate.lifecycle import AsyncResource
 from tunegate.records import ArmResult
 from tunegate.responses import parse_response
 
-__all__ = ["ShadowBudgetMeter", "ShadowRunner"]
+__all__ = ["ShadowBudgetMeter", "ShadowCopy", "ShadowRunner"]
 
 log = logging.getLogger(__name__)
 
-ShadowCall = Callable[[float], Awaitable[ArmResult]]
+
+class ShadowCopy(Protocol):
+    """One shadow call: what it runs, where its result goes, and the result of a crash."""
+
+    experiment: str
+    upstream: str  # the lane its capacity is counted in
+
+    async def run(self, timeout_s: float) -> ArmResult:
+        """The arm's call; records its own upstream failures, raises only on a bug."""
+        ...
+
+    def done(self, result: ArmResult) -> None:
+        """Hand the arm's result to the pair."""
+        ...
+
+    def failed(self, reason: str, latency_s: float) -> ArmResult:
+        """The arm's result when ``run`` raised."""
+        ...
 
 
 class ShadowBudgetMeter:
@@ -86,49 +109,55 @@ class ShadowRunner(AsyncResource):
         }
         self._tasks: set[asyncio.Task[None]] = set()
         self._gauges: dict[str, Gauge] = {}
+        self._lanes: dict[str, int] = {}  # upstream -> copies running there
         self._closing = False
 
-    @property
-    def inflight(self) -> int:
-        return len(self._tasks)
+    def lane_inflight(self, upstream: str) -> int:
+        """Copies running against ``upstream`` now."""
+        return self._lanes.get(upstream, 0)
 
-    def try_start(
-        self, experiment: str, call: ShadowCall, done: Callable[[ArmResult], None]
-    ) -> str | None:
-        """Start ``call`` in the background, its result going to ``done``; else the drop reason."""
+    def try_start(self, copy: ShadowCopy, capacity: int) -> str | None:
+        """Start ``copy`` in the background (at most ``capacity`` on its upstream); else why not."""
         if self._closing:
             return "shutdown"
-        if len(self._tasks) >= self._settings.max_inflight:
+        lanes, lane = self._lanes, copy.upstream
+        running = lanes.get(lane, 0)
+        if len(self._tasks) >= self._settings.max_inflight or running >= capacity:
             return "concurrency"
-        meter = self._meters.get(experiment)
+        meter = self._meters.get(copy.experiment)
         if meter is not None and not meter.admit():
             return "budget"
-        task = asyncio.create_task(self._run(experiment, call, done, meter))
+        lanes[lane] = running + 1
+        task = asyncio.create_task(self._run(copy, meter))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return None
 
-    async def _run(
-        self,
-        experiment: str,
-        call: ShadowCall,
-        done: Callable[[ArmResult], None],
-        meter: ShadowBudgetMeter | None,
-    ) -> None:
+    async def _run(self, copy: ShadowCopy, meter: ShadowBudgetMeter | None) -> None:
+        experiment = copy.experiment
         gauge = self._gauges.get(experiment)
         if gauge is None:
             gauge = self._gauges[experiment] = self._metrics.shadow_inflight.labels(experiment)
         gauge.inc()
+        started = time.perf_counter()
         try:
-            if self._settings.start_delay_ms:
-                await asyncio.sleep(self._settings.start_delay_ms / 1000)
-            result = await call(self._settings.timeout_seconds)
+            try:
+                if self._settings.start_delay_ms:
+                    await asyncio.sleep(self._settings.start_delay_ms / 1000)
+                result = await copy.run(self._settings.timeout_seconds)
+            except asyncio.CancelledError:  # cancelled before the call began: still a pair
+                result = copy.failed("cancelled", time.perf_counter() - started)
+            except Exception:  # edge of the task: a bug must not take the proxy down or the pair
+                log.exception("shadow call for %s failed unexpectedly", experiment)
+                result = copy.failed("internal", time.perf_counter() - started)
             if meter is not None:
                 meter.charge(result)
-            done(result)
-        except Exception:  # edge of the task: a bug must not take the proxy down
-            log.exception("shadow call for %s failed unexpectedly", experiment)
+            copy.done(result)
+        except Exception:  # the pair's own bookkeeping failed: count it, keep the loop alive
+            log.exception("shadow result for %s could not be recorded", experiment)
+            self._metrics.pairs_dropped.labels(experiment, "internal").inc()
         finally:
+            self._lanes[copy.upstream] -= 1
             gauge.dec()
 
     async def aclose(self) -> None:

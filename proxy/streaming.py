@@ -1,15 +1,65 @@
-"""SSE relay bookkeeping: keep the raw event text (bounded) and time each chunk as it arrives.
+"""SSE relay: forward whole events to the client, and keep the raw event text (bounded) with
+the timing of each chunk as it arrives.
 
-The relay itself is a loop in the caller (served leg: chunk to the client, then :meth:`feed`;
-shadow leg: only :meth:`feed`); this class records what the pair needs from it: the text, time
-to the first chunk and the inter-chunk gaps.
+The relay loop lives in the caller (served leg: :class:`EventRelay` to the client, then
+:meth:`StreamCapture.feed`; shadow leg: only ``feed``). :class:`EventRelay` forwards only whole
+events (up to the last blank line; the rest waits for the next chunk), so when the upstream dies
+mid-stream the client gets no half event but an error event in OpenAI's shape
+(``data: {"error": {...}}``), on which the ``openai`` SDK (sync and async) raises ``APIError``:
+a truncated answer is never mistaken for a complete one.
 """
 
 from __future__ import annotations
 
 import time
 
-__all__ = ["StreamCapture"]
+from proxy.asgi import Send
+from proxy.errors import ProxyError
+
+__all__ = ["EventRelay", "StreamCapture"]
+
+#: A partial event held back longer than this is forwarded anyway (not an SSE stream we follow).
+_MAX_HELD = 64 * 1024
+
+
+def _event_end(data: bytes) -> int:
+    """The offset just past the last complete SSE event in ``data`` (0: none)."""
+    lf = data.rfind(b"\n\n")
+    crlf = data.rfind(b"\r\n\r\n")
+    return max(lf + 2 if lf >= 0 else 0, crlf + 4 if crlf >= 0 else 0)
+
+
+class EventRelay:
+    """Sends an SSE body to the client one whole event (or more) at a time."""
+
+    __slots__ = ("_held", "_send")
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+        self._held = b""
+
+    async def forward(self, chunk: bytes) -> None:
+        data = self._held + chunk if self._held else chunk
+        if data.endswith(b"\n\n"):  # the usual case: the chunk ends an event
+            end = len(data)
+        else:
+            end = _event_end(data)
+            if len(data) - end > _MAX_HELD:
+                end = len(data)
+        self._held = data[end:]
+        if end:
+            await self._send({"type": "http.response.body", "body": data[:end], "more_body": True})
+
+    async def finish(self) -> None:
+        """The upstream ended the stream: forward what is held and end the body."""
+        held, self._held = self._held, b""
+        await self._send({"type": "http.response.body", "body": held, "more_body": False})
+
+    async def fail(self, exc: ProxyError) -> None:
+        """The upstream failed mid-stream: drop the partial event, end with an error event."""
+        self._held = b""
+        event = b"data: " + exc.body() + b"\n\n"
+        await self._send({"type": "http.response.body", "body": event, "more_body": False})
 
 
 class StreamCapture:

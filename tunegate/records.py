@@ -101,7 +101,9 @@ class ArmResult(BaseModel):
     model: str
     stream: bool = False
     status: int | None = None  # HTTP status; None when no response arrived
-    error: str | None = None  # None, or: timeout, connect, status, cancelled, malformed, ...
+    # None, or why the arm has no good answer: timeout, connect, reset (closed mid-exchange),
+    # protocol (an answer the parser refuses), status (non-2xx), overloaded, cancelled, internal
+    error: str | None = None
     body: str = ""  # raw JSON body, or the raw SSE event text for streams
     body_truncated: bool = False
     latency_s: float | None = None

@@ -69,7 +69,9 @@ def redis_server_binary() -> str:
 class EmbeddedRedis:
     """A redis-server child process on a unix socket, with its data in ``data_dir``.
 
-    Used when no Redis URL is configured (one machine, no services) and by the tests.
+    Used when no Redis URL is configured (one machine, no services) and by the tests. The data
+    holds every prompt and answer, so the directory is made private (0700) and the server runs
+    with umask 077: its files are 0600. Files left by an older run are made private too.
     """
 
     def __init__(self, data_dir: Path, port: int = 0) -> None:
@@ -90,8 +92,14 @@ class EmbeddedRedis:
             return f"redis://127.0.0.1:{self.port}/0"
         return f"unix://{self.socket_path}?db=0"
 
+    def _make_private(self) -> None:
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.data_dir.chmod(0o700)
+        for path in self.data_dir.rglob("*"):
+            path.chmod(0o700 if path.is_dir() else 0o600)
+
     def start(self, timeout: float = 10.0) -> str:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._make_private()
         self._tmp = tempfile.TemporaryDirectory(prefix="tg-redis-")
         args = [
             redis_server_binary(),
@@ -106,7 +114,11 @@ class EmbeddedRedis:
             "--loglevel", "warning",
         ]  # fmt: skip
         self._process = subprocess.Popen(
-            args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+            args,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+            umask=0o077,  # the append-only files it writes: 0600
         )
         deadline = time.monotonic() + timeout
         while not self.socket_path.exists():

@@ -42,8 +42,17 @@ def settings_for(mode: str, upstream_url: str, port: int, redis_url: str) -> Set
             "log_level": "warning",
             "redis": {"url": redis_url},
             "upstreams": {
-                "control": {"base_url": upstream_url, "max_connections": 512},
-                "candidate": {"base_url": upstream_url, "max_connections": 512},
+                # 100 % mirroring at any concurrency: the shadow pool as large as the served one
+                "control": {
+                    "base_url": upstream_url,
+                    "max_connections": 512,
+                    "shadow_max_connections": 512,
+                },
+                "candidate": {
+                    "base_url": upstream_url,
+                    "max_connections": 512,
+                    "shadow_max_connections": 512,
+                },
             },
             "experiments": experiments,
             "proxy": {

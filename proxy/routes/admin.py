@@ -32,9 +32,11 @@ def authorized(request: Request, rt: Annotated[Runtime, Depends(runtime)]) -> Ru
     token = rt.config.admin_token
     if token is None:
         raise Unavailable("the admin API is disabled: no admin token is configured")
-    given = request.headers.get("authorization", "")
-    expected = f"Bearer {token.get_secret_value()}"
-    if not hmac.compare_digest(given.encode(), expected.encode()):
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    expected = token.get_secret_value().encode()
+    # the scheme is case-insensitive (RFC 9110 11.1); the token is compared in constant time
+    valid = hmac.compare_digest(given.strip(" ").encode("latin-1"), expected)
+    if scheme.lower() != "bearer" or not valid:
         raise Unauthorized("a valid admin bearer token is required")
     return rt
 
@@ -50,7 +52,7 @@ class StateChange(BaseModel):
     stage: Stage
     ab_weight: float | None = Field(default=None, ge=0, le=1)
     mirror_rate: float | None = Field(default=None, ge=0, le=1)
-    reason: str = Field(min_length=1)
+    reason: str = Field(min_length=1, max_length=500)
     expected_version: int | None = Field(default=None, ge=0)
 
 

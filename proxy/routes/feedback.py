@@ -30,8 +30,9 @@ class FeedbackBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     pair_id: str = Field(min_length=1, max_length=64)
-    model: str = Field(min_length=1)  # the experiment's public model name
-    value: float = Field(allow_inf_nan=False)
+    model: str = Field(min_length=1, max_length=256)  # the experiment's public model name
+    # a rating, a reward or a 0/1 outcome: bounded so one value cannot swamp the analysis
+    value: float = Field(allow_inf_nan=False, ge=-1e6, le=1e6)
     label: str | None = Field(default=None, max_length=200)
 
 

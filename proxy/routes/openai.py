@@ -14,7 +14,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 from proxy.asgi import (
     PAIR_ID_HEADER,
@@ -29,12 +29,13 @@ from proxy.asgi import (
 )
 from proxy.errors import BadRequest, ProxyError, Unavailable, UpstreamError
 from proxy.extract import experiment_facts, forward_headers, parse_body
-from proxy.legs import arm_result, call_shadow, error_reason
+from proxy.legs import ShadowLeg, arm_result, error_reason
 from proxy.pairs import PairDraft, new_pair_id
 from proxy.routes.passthrough import passthrough
 from proxy.routing import choose_arm, should_mirror
 from proxy.runtime import Runtime
-from proxy.streaming import StreamCapture
+from proxy.streaming import EventRelay, StreamCapture
+from proxy.upstream.base import Headers
 from tunegate.experiments import ExperimentConfig
 from tunegate.records import ArmResult, Endpoint
 
@@ -107,7 +108,7 @@ class OpenAIRoutes:
             await passthrough(rt, scope, receive, send, headers, None, None)
             return
         raw = await read_body(receive, headers.get("content-length"), rt.config.max_body_bytes)
-        body = parse_body(raw)
+        body = parse_body(raw, endpoint)
         model = body.get("model")
         if not isinstance(model, str) or not model:
             raise BadRequest("'model' is required and must be a non-empty string", param="model")
@@ -164,41 +165,23 @@ class OpenAIRoutes:
         draft, name = request.draft, request.cfg.name
         reason = "mirror_rate"
         if mirror:
-            target = self.rt.target(request.cfg, draft.served_arm.other)
+            rt = self.rt
+            target = rt.target(request.cfg, draft.served_arm.other)
             body, model = target.body(request.body, request.raw, str(request.body["model"]))
-            max_bytes = self.rt.config.pairlog.max_body_bytes
-
-            async def call(timeout_s: float) -> ArmResult:
-                return await call_shadow(
-                    target.upstream,
-                    request.path,
-                    body,
-                    request.fwd,
-                    model=model,
-                    stream=request.stream,
-                    timeout_s=min(timeout_s, target.timeout_s),
-                    max_bytes=max_bytes,
-                )
-
-            assert self.rt.shadow is not None
-            refused = self.rt.shadow.try_start(name, call, self._shadow_done(request))
+            leg = ShadowLeg(
+                target.upstream, draft, rt.metrics,
+                path=request.path, body=body, headers=request.fwd, model=model,
+                stream=request.stream, timeout_s=target.timeout_s,
+                max_bytes=rt.config.pairlog.max_body_bytes,
+            )  # fmt: skip
+            assert rt.shadow is not None
+            refused = rt.shadow.try_start(leg, target.upstream.shadow_capacity)
             if refused is None:
                 draft.expect_shadow()  # no await since try_start: the task has not run yet
                 return
             reason = refused
         draft.skip_shadow(reason)
         self.rt.metrics.shadow_skipped(name, reason)
-
-    def _shadow_done(self, request: _Request) -> Callable[[ArmResult], None]:
-        metrics, draft = self.rt.metrics, request.draft
-        arm = draft.served_arm.other.value
-
-        def done(result: ArmResult) -> None:
-            if result.error is not None:
-                metrics.upstream_errors.labels(draft.experiment, arm, result.error).inc()
-            draft.shadow_done(result)
-
-        return done
 
     def _finish(
         self,
@@ -217,7 +200,7 @@ class OpenAIRoutes:
         if result.ttft_s is not None:
             metrics.ttft.labels(name, arm).observe(result.ttft_s)
         if result.error is not None:
-            metrics.upstream_errors.labels(name, arm, result.error).inc()
+            metrics.upstream_error(name, arm, result.error)
         draft.served_done(result)
 
     async def _serve_whole(
@@ -257,8 +240,9 @@ class OpenAIRoutes:
         self._mirror(request, mirror)
         guard.close()
         await send_response(
-            send, response.status, response.body, response.content_type.encode(), pair_header
-        )
+            send, response.status, response.body, response.content_type.encode(),
+            [*response.headers, *pair_header],
+        )  # fmt: skip
         self._finish(request, result, response.status)
 
     async def _serve_stream(
@@ -271,31 +255,35 @@ class OpenAIRoutes:
         pair_header = (PAIR_ID_HEADER, draft.id.encode())
         status: int | None = None
         content_type = b"application/json"
-        started_response = False
-        error: str | None = None
+        relayed: Headers = []
+        relay: EventRelay | None = None
+        failure: UpstreamError | None = None
         try:
             async with target.upstream.stream(
                 request.path, body, request.fwd, target.timeout_s
             ) as answer:
                 status, content_type = answer.status, answer.content_type.encode()
+                relayed = answer.headers
                 if 200 <= status < 300:
                     await start_response(
                         send, status, content_type,
-                        [pair_header, (b"cache-control", b"no-cache")],
+                        [*relayed, pair_header, (b"cache-control", b"no-cache")],
                     )  # fmt: skip
-                    started_response = True
+                    relay = EventRelay(send)
                     self._mirror(request, mirror)
                     async for chunk in answer.chunks():
                         capture.feed(chunk)
-                        await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                        await relay.forward(chunk)
                 else:  # an error status: relay it whole, as a non-streamed error body
                     async for chunk in answer.chunks():
                         capture.feed(chunk)
                     self._mirror(request, mirror)
         except UpstreamError as exc:
-            error = error_reason(exc)
-            if not started_response:
-                result = self._stream_result(target.upstream.name, model, capture, status, error)
+            failure = exc
+            if relay is None:
+                result = self._stream_result(
+                    target.upstream.name, model, capture, status, exc.reason
+                )
                 self._finish(request, result, exc.status, skip="served_failed")
                 guard.close()
                 await send_error(send, exc, [pair_header])
@@ -305,16 +293,19 @@ class OpenAIRoutes:
                 result = self._stream_result(
                     target.upstream.name, model, capture, status, "cancelled"
                 )
-                skip = None if started_response else "client_disconnected"
+                skip = None if relay is not None else "client_disconnected"
                 self._finish(request, result, 499, skip=skip)
             raise
         guard.close()
+        error = None if failure is None else failure.reason
         result = self._stream_result(target.upstream.name, model, capture, status, error)
-        if started_response:
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
-        else:
+        if relay is None:
             assert status is not None
-            await send_response(send, status, capture.body, content_type, [pair_header])
+            await send_response(send, status, capture.body, content_type, [*relayed, pair_header])
+        elif failure is None:
+            await relay.finish()
+        else:  # mid-stream: the client's SDK raises on an error event in OpenAI's shape
+            await relay.fail(failure)
         self._finish(request, result, status or 502)
 
     @staticmethod

@@ -5,11 +5,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from proxy.asgi import Receive, Scope, Send, read_body, send_response, start_response
-from proxy.errors import NotFound, UnknownModel, UpstreamError
+from proxy.errors import MethodNotAllowed, NotFound, UnknownModel, UpstreamError
 from proxy.extract import forward_headers
 from proxy.runtime import Runtime
+from proxy.target import upstream_target
 
-__all__ = ["passthrough"]
+__all__ = ["POST_ONLY", "passthrough"]
+
+#: The hot path's endpoints (proxy/routes/openai.py): another method on them is a 405, never
+#: passed through.
+POST_ONLY = frozenset({"/v1/chat/completions", "/v1/completions", "/v1/embeddings"})
 
 
 async def passthrough(
@@ -25,6 +30,8 @@ async def passthrough(
 
     POST answers are relayed chunk by chunk (so streams stay streams); other methods whole.
     """
+    if scope["method"] != "POST" and scope["path"] in POST_ONLY:
+        raise MethodNotAllowed(f"{scope['method']} is not allowed on {scope['path']}", allow="POST")
     name = rt.config.passthrough_upstream
     if name is None:
         if model is not None:
@@ -32,9 +39,8 @@ async def passthrough(
         raise NotFound(f"Unknown path {scope['path']}")
     upstream = rt.upstreams[name]
     timeout_s = rt.upstream_configs[name].timeout_seconds
-    path = scope["path"].removeprefix("/v1")
-    if scope.get("query_string"):
-        path += "?" + scope["query_string"].decode("latin-1")
+    # the client's bytes, never the decoded path (proxy/target.py states the rules)
+    path = upstream_target(scope.get("raw_path") or b"", scope.get("query_string") or b"")
     fwd = forward_headers(headers)
     if "content-type" in headers:
         fwd["content-type"] = headers["content-type"]

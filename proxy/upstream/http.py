@@ -5,8 +5,10 @@ the cost. Measured with ``python -m bench.proxy --clients`` (one process, uvloop
 c=32, against nginx, 2-core machine shared with other work): httpx.AsyncClient about 300 req/s,
 httpx2 about 1,550, aiohttp about 10,000. With 100 % mirroring every request makes two upstream
 calls, so neither httpx could come near the issue's 2,000 req/s. This module is the one seam:
-aiohttp's exceptions become UpstreamError subclasses in :func:`_translate`, and nothing above
-it imports aiohttp.
+aiohttp's exceptions become UpstreamError subclasses in :func:`_translate` (reason words
+timeout, connect, reset, protocol), and nothing above it imports aiohttp.
+
+Shadow copies get a session (and connection pool) of their own, as in proxy/upstream/lean.py.
 """
 
 from __future__ import annotations
@@ -19,8 +21,14 @@ import aiohttp
 from yarl import URL
 
 from proxy.config import UpstreamConfig
-from proxy.errors import UpstreamError, UpstreamTimeout, UpstreamUnavailable
-from proxy.upstream.base import UpstreamResponse, bearer
+from proxy.errors import (
+    UpstreamError,
+    UpstreamProtocolError,
+    UpstreamReset,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+from proxy.upstream.base import Headers, UpstreamResponse, bearer, relayable
 
 __all__ = ["HttpStream", "HttpUpstream"]
 
@@ -34,10 +42,23 @@ def _translate(name: str) -> Iterator[None]:
         yield
     except TimeoutError as exc:
         raise UpstreamTimeout(f"upstream {name} timed out") from exc
-    except aiohttp.ClientPayloadError as exc:
-        raise UpstreamUnavailable(f"upstream {name} sent a broken body: {exc}") from exc
+    except aiohttp.ClientConnectorError as exc:
+        raise UpstreamUnavailable(f"upstream {name} unreachable: {exc}") from exc
+    except aiohttp.ClientResponseError as exc:
+        raise UpstreamProtocolError(f"upstream {name} sent a broken answer: {exc}") from exc
+    except (
+        aiohttp.ClientPayloadError,  # the body ended early: the server went away mid-answer
+        aiohttp.ServerDisconnectedError,
+        aiohttp.ClientOSError,
+        ConnectionError,
+    ) as exc:
+        raise UpstreamReset(f"upstream {name} closed the connection: {exc}") from exc
     except (aiohttp.ClientError, OSError) as exc:
         raise UpstreamUnavailable(f"upstream {name} unreachable: {exc}") from exc
+
+
+def _relayed(response: aiohttp.ClientResponse) -> Headers:
+    return relayable(response.raw_headers)
 
 
 @dataclass(slots=True)
@@ -46,6 +67,7 @@ class HttpStream:
 
     status: int
     content_type: str
+    headers: Headers
     _response: aiohttp.ClientResponse
     _name: str
 
@@ -66,20 +88,25 @@ class HttpUpstream:
             raise ValueError(f"upstream {name}: base_url is required for an HTTP upstream")
         self.name = name
         self.base_url = config.base_url.rstrip("/")
+        self.shadow_capacity = config.shadow_max_connections
         self._config = config
         self._auth = bearer(config)
-        self._session: aiohttp.ClientSession | None = None
+        self._sessions: dict[bool, aiohttp.ClientSession] = {}  # shadow? -> its own pool
         self._default_timeout = aiohttp.ClientTimeout(
             total=config.timeout_seconds, sock_connect=config.connect_timeout_seconds
         )
         self._urls: dict[str, URL] = {}
 
-    def _client(self) -> aiohttp.ClientSession:
-        if self._session is None:
+    def _client(self, shadow: bool = False) -> aiohttp.ClientSession:
+        session = self._sessions.get(shadow)
+        if session is None:
+            config = self._config
             connector = aiohttp.TCPConnector(
-                limit=self._config.max_connections, keepalive_timeout=30, ttl_dns_cache=300
+                limit=config.shadow_max_connections if shadow else config.max_connections,
+                keepalive_timeout=config.idle_timeout_seconds,
+                ttl_dns_cache=300,
             )
-            self._session = aiohttp.ClientSession(
+            session = self._sessions[shadow] = aiohttp.ClientSession(
                 connector=connector,
                 # one session serves every user: an upstream's cookies must never be replayed
                 # to it for another user (and skipping the jar saves work on every request)
@@ -88,7 +115,7 @@ class HttpUpstream:
                 skip_auto_headers=("User-Agent", "Accept-Encoding", "Content-Type"),
                 timeout=self._default_timeout,
             )
-        return self._session
+        return session
 
     def _headers(self, headers: Mapping[str, str]) -> Mapping[str, str]:
         if self._auth is None:
@@ -115,10 +142,17 @@ class HttpUpstream:
         return url
 
     async def send(
-        self, method: str, path: str, body: bytes, headers: Mapping[str, str], timeout_s: float
+        self,
+        method: str,
+        path: str,
+        body: bytes,
+        headers: Mapping[str, str],
+        timeout_s: float,
+        *,
+        shadow: bool = False,
     ) -> UpstreamResponse:
         with _translate(self.name):
-            async with self._client().request(
+            async with self._client(shadow).request(
                 method,
                 self._url(path),
                 data=body or None,
@@ -130,14 +164,21 @@ class HttpUpstream:
                     status=response.status,
                     body=data,
                     content_type=response.headers.get("content-type", "application/json"),
+                    headers=[] if shadow else _relayed(response),  # a copy's reach nobody
                 )
 
     @contextlib.asynccontextmanager
     async def stream(
-        self, path: str, body: bytes, headers: Mapping[str, str], timeout_s: float
+        self,
+        path: str,
+        body: bytes,
+        headers: Mapping[str, str],
+        timeout_s: float,
+        *,
+        shadow: bool = False,
     ) -> AsyncIterator[HttpStream]:
         with _translate(self.name):
-            response = await self._client().post(
+            response = await self._client(shadow).post(
                 self._url(path),
                 data=body,
                 headers=self._headers(headers),
@@ -147,6 +188,7 @@ class HttpUpstream:
             yield HttpStream(
                 status=response.status,
                 content_type=response.headers.get("content-type", "text/event-stream"),
+                headers=[] if shadow else _relayed(response),
                 _response=response,
                 _name=self.name,
             )
@@ -164,6 +206,6 @@ class HttpUpstream:
         return None if response.status < 500 else f"status {response.status}"
 
     async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        sessions, self._sessions = self._sessions, {}
+        for session in sessions.values():
+            await session.close()

@@ -8,7 +8,19 @@ content type and body (whole, or chunks as they arrive). See proxy/upstream/lean
 measured difference and for how errors become the proxy's UpstreamError tree.
 
 Errors raised here are the builtin kinds the seam translates: ``TimeoutError``, ``OSError``
-(``ConnectionError`` for a server that closed mid-answer) and ``httptools.HttpParserError``.
+(``ConnectionError`` for a server that closed mid-answer) and ``httptools.HttpParserError``
+(``BrokenAnswer``, a subclass, for what this module refuses on top of llhttp).
+
+Strictness: llhttp (strict, as httptools runs it) refuses most of what a proxy must; each
+answer's head is buffered and its status line checked before llhttp sees it, and its framing
+after, so that in all: refused are a
+head over ``max_head_bytes``, obs-fold (continuation lines), bare LF line ends, control bytes in
+a header, a status line that is not ``HTTP/1.x NNN reason``, more than one Content-Length (even
+equal ones), Content-Length with Transfer-Encoding, a Transfer-Encoding other than ``chunked``, a
+body over ``max_body_bytes``, and any byte after the end of an answer (a second answer in the
+same read, or unasked for later). llhttp does the rest (chunk sizes, lengths) and refuses bad
+chunk sizes itself. tests/proxy/test_wire_response.py checks it against h11: nothing h11 refuses
+is accepted, and what both accept reads the same.
 
 Connection reuse: a connection goes back to the pool only when its answer was read to the end,
 the server allowed keep-alive (no ``Connection: close``, HTTP/1.1) and nothing failed; a timeout,
@@ -19,15 +31,54 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections import deque
 from collections.abc import Iterable
 from typing import cast
 
 import httptools
 
-__all__ = ["Connection", "ConnectionPool", "ServerClosed"]
+from proxy.errors import BadRequest
+
+__all__ = [
+    "DEFAULT_MAX_BODY_BYTES",
+    "DEFAULT_MAX_HEAD_BYTES",
+    "BrokenAnswer",
+    "Connection",
+    "ConnectionPool",
+    "ServerClosed",
+    "UnsafeRequest",
+    "request_head",
+]
 
 _HIGH_WATER = 256 * 1024  # buffered stream bytes before reading pauses
+DEFAULT_MAX_HEAD_BYTES = 64 * 1024
+DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
+
+#: A status line: ``HTTP/1.x NNN`` (NNN 100-599), then a space or its end.
+_STATUS = re.compile(rb"HTTP/1\.[01] [1-5][0-9]{2}[ \r]")
+#: Bytes allowed in a status line besides its CR LF: HTAB, visible ASCII, SP, obs-text.
+_PLAIN = bytes([9, *range(0x20, 0x7F), *range(0x80, 0x100)])
+
+
+def _head_problem(head: bytes) -> str | None:
+    """Why ``head`` (status line and header lines, each ending in CRLF) is refused, or None.
+
+    Only what llhttp (strict, as httptools runs it) lets through is checked here: a status
+    line that is not ``HTTP/1.x NNN`` with NNN in 100-599, and control bytes in its reason
+    phrase. llhttp itself refuses bare CR or LF, control bytes in header values, obs-fold,
+    invalid header names, duplicate Content-Length and Content-Length with Transfer-Encoding
+    (tests/proxy/test_wire_response.py checks the whole against h11).
+    """
+    if _STATUS.match(head) is None:
+        return "malformed status line"
+    if head[: head.find(b"\r\n")].translate(None, _PLAIN):
+        return "a control byte in the status line"
+    return None
+
+
+class BrokenAnswer(httptools.HttpParserError):
+    """An answer this client refuses to interpret (it would have to guess)."""
 
 
 class ServerClosed(ConnectionError):
@@ -44,15 +95,23 @@ class Connection(asyncio.Protocol):
         "_complete",
         "_exc",
         "_framed",
+        "_head",
         "_head_only",
         "_headers_done",
+        "_in_head",
+        "_lengths",
         "_loop",
+        "_max_body",
+        "_max_head",
         "_paused",
         "_pool",
+        "_received",
         "_streaming",
+        "_te",
         "_timer",
         "_waiter",
         "content_type",
+        "headers",
         "idle_since",
         "keep_alive",
         "parser",
@@ -65,7 +124,10 @@ class Connection(asyncio.Protocol):
         self._pool: ConnectionPool | None = pool  # None once it has left the pool
         self._loop = pool.loop
         self.transport: asyncio.Transport | None = None
-        self.parser = httptools.HttpResponseParser(self)
+        # made in connection_made and dropped in connection_lost: the parser holds this object's
+        # callbacks, a reference cycle; made here, every failed connect would leave that cycle
+        # for the cyclic collector (measured: 10 objects per refused connect under uvloop)
+        self.parser: httptools.HttpResponseParser
         self._waiter: asyncio.Future[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._exc: BaseException | None = None
@@ -78,8 +140,16 @@ class Connection(asyncio.Protocol):
         self._headers_done = False
         self._complete = True  # no answer pending
         self._framed = False
+        self._head = b""  # an answer head not yet complete
+        self._in_head = False  # reading a head (llhttp is fed only checked heads)
+        self._lengths = 0  # Content-Length headers in this head
+        self._te = False  # a Transfer-Encoding: chunked in this head
+        self._received = 0  # body bytes of this answer
+        self._max_head = getattr(pool, "max_head_bytes", DEFAULT_MAX_HEAD_BYTES)
+        self._max_body = getattr(pool, "max_body_bytes", DEFAULT_MAX_BODY_BYTES)
         self.status = 0
         self.content_type: str | None = None
+        self.headers: list[tuple[bytes, bytes]] = []  # the answer's, as received
         self.keep_alive = False
         self.idle_since = 0.0
         self.reused = False
@@ -88,15 +158,41 @@ class Connection(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is no asyncio subclass
+        self.parser = httptools.HttpResponseParser(self)
 
     def data_received(self, data: bytes) -> None:
-        if self._complete:  # bytes nobody asked for: the connection cannot be trusted
-            self._fail(ServerClosed("unexpected bytes from the server"))
-            return
         try:
-            self.parser.feed_data(data)
+            while data:
+                if self._complete:  # bytes nobody asked for: the connection cannot be trusted
+                    raise BrokenAnswer("bytes from the server after the end of its answer")
+                if not self._in_head:
+                    self.parser.feed_data(data)
+                    return
+                data = self._head_received(data)
         except httptools.HttpParserError as exc:
-            self._fail(exc)
+            self._fail(self._exc or exc)
+
+    def _head_received(self, data: bytes) -> bytes:
+        """Buffer a head until it is complete, check it, feed it to llhttp; the bytes after it."""
+        buffered = self._head + data if self._head else data
+        end = buffered.find(b"\r\n\r\n")
+        if end < 0 or end + 4 > self._max_head:
+            if end >= 0 or len(buffered) > self._max_head:
+                raise BrokenAnswer(f"answer head larger than {self._max_head} bytes")
+            if buffered.count(b"\n") != buffered.count(b"\r\n"):  # refuse now, not at the limit
+                raise BrokenAnswer("a bare LF in the answer head")
+            self._head = buffered
+            return b""
+        self._head = b""
+        problem = _head_problem(buffered[: end + 2])
+        if problem is not None:
+            raise BrokenAnswer(problem)
+        self._in_head = False  # on_headers_complete sets it again after a 1xx head
+        if buffered[9] != 0x31:  # not a 1xx: no second head to check, so one feed for all
+            self.parser.feed_data(buffered)  # (bytes after the answer fail in on_message_begin
+            return b""  # or as llhttp errors)
+        self.parser.feed_data(buffered[: end + 4])
+        return buffered[end + 4 :]
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
@@ -107,6 +203,8 @@ class Connection(asyncio.Protocol):
                 self._fail(exc or ServerClosed("the server closed the connection"))
         if self._pool is not None:
             self._pool.lost(self)
+        with contextlib.suppress(AttributeError):  # never connected: no parser
+            del self.parser  # breaks the cycle: a closed connection is freed by refcount
 
     def pause_writing(self) -> None:  # request bodies are small and bounded: nothing to do
         pass
@@ -117,20 +215,36 @@ class Connection(asyncio.Protocol):
     # -- httptools callbacks -------------------------------------------------------------------
 
     def on_message_begin(self) -> None:
-        if self._complete:  # a second answer to one request
-            self._fail(ServerClosed("unexpected answer from the server"))
+        if self._complete:  # a second answer to one request (never reached: checked above)
+            raise BrokenAnswer("a second answer from the server")
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        if self._headers_done:
+            return  # a trailer of a chunked body: not relayed, not framing
+        self.headers.append((name, value))
         lower = name.lower()
         if lower == b"content-type":
             self.content_type = value.decode("latin-1")
-        elif lower == b"content-length" or lower == b"transfer-encoding":
+        elif lower == b"content-length":
+            self._lengths += 1
+            self._framed = True
+        elif lower == b"transfer-encoding":
+            if self._te or value.lower() != b"chunked":
+                raise BrokenAnswer("a Transfer-Encoding other than one 'chunked'")
+            self._te = True
             self._framed = True
 
     def on_headers_complete(self) -> None:
+        if self._lengths > 1 or (self._lengths and self._te):
+            raise BrokenAnswer("more than one Content-Length, or one with Transfer-Encoding")
         self.status = self.parser.get_status_code()
         if self.status < 200:  # 1xx interim answer: llhttp parses the real one next
             self.content_type = None
+            self.headers = []
+            self._lengths = 0
+            self._te = False
+            self._framed = False
+            self._in_head = True
             return
         self._headers_done = True
         self.keep_alive = self.parser.should_keep_alive()
@@ -143,6 +257,9 @@ class Connection(asyncio.Protocol):
             self._wake()
 
     def on_body(self, body: bytes) -> None:
+        self._received += len(body)
+        if self._received > self._max_body:
+            raise BrokenAnswer(f"answer body larger than {self._max_body} bytes")
         if self._streaming:
             self._chunks.append(body)
             self._buffered += len(body)
@@ -154,8 +271,8 @@ class Connection(asyncio.Protocol):
             self._body.append(body)
 
     def on_message_complete(self) -> None:
-        if self._complete:
-            return
+        if self._complete or not self._headers_done:
+            return  # the end of a 1xx interim answer: the real one follows
         self._complete = True
         self._cancel_timer()
         self._wake()
@@ -203,9 +320,15 @@ class Connection(asyncio.Protocol):
         self._head_only = head
         self._headers_done = False
         self._framed = False
+        self._head = b""
+        self._in_head = True
+        self._lengths = 0
+        self._te = False
+        self._received = 0
         self._complete = False
         self.status = 0
         self.content_type = None
+        self.headers = []
         self.keep_alive = False
         self._timer = self._loop.call_later(timeout_s, self._on_timeout)
         if not body:
@@ -224,7 +347,7 @@ class Connection(asyncio.Protocol):
             self._waiter = self._loop.create_future()
             await self._waiter
             done = self._headers_done if self._streaming else self._complete
-        if self._exc is not None and not self._complete:
+        if self._exc is not None:  # failed, or refused after its end (e.g. a second answer)
             raise self._exc
 
     def body(self) -> bytes:
@@ -243,12 +366,17 @@ class Connection(asyncio.Protocol):
                     self._paused = False
                     self.transport.resume_reading()
                 return data
-            if self._complete:
-                return None
             if self._exc is not None:
                 raise self._exc
+            if self._complete:
+                return None
             self._waiter = self._loop.create_future()
             await self._waiter
+
+    @property
+    def answered(self) -> bool:
+        """Whether any byte of an answer to the current request arrived (then no retry is safe)."""
+        return self.status != 0 or self._headers_done or bool(self._head)
 
     @property
     def reusable(self) -> bool:
@@ -290,12 +418,16 @@ class ConnectionPool:
         max_connections: int,
         connect_timeout_s: float,
         keepalive_s: float = 30.0,
+        max_head_bytes: int = DEFAULT_MAX_HEAD_BYTES,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     ) -> None:
         self.host = host
         self.port = port
         self.max_connections = max_connections
         self.connect_timeout_s = connect_timeout_s
         self.keepalive_s = keepalive_s
+        self.max_head_bytes = max_head_bytes  # per answer, else BrokenAnswer (a 502)
+        self.max_body_bytes = max_body_bytes
         self.loop = asyncio.get_running_loop()
         self._idle: deque[Connection] = deque()
         self._open = 0  # idle + busy + connecting
@@ -370,6 +502,7 @@ class ConnectionPool:
             self._pass_on(conn)
         else:
             conn.close()
+            conn._exc = None  # raised already; its traceback's frames hold ``conn`` (a cycle)
             self._discard(conn)
 
     def _pass_on(self, conn: Connection | None) -> None:
@@ -417,14 +550,65 @@ class ConnectionPool:
                 waiter.set_exception(ServerClosed("the upstream client is closed"))
 
 
+#: A method or header name: an RFC 9110 token.
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+#: Controls never allowed in a header value (all but HTAB), and DEL.
+_VALUE_UNSAFE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
+_CHECKED_NAMES: set[str] = set()  # header names that passed the token check
+
+
+class UnsafeRequest(BadRequest):
+    """A request line or header that cannot be written as exactly one HTTP/1.1 request."""
+
+
+def _name_ok(name: str) -> bool:
+    if name in _CHECKED_NAMES:
+        return True
+    if _TOKEN.fullmatch(name) is None:
+        return False
+    if len(_CHECKED_NAMES) < 4096:  # a few dozen in practice; bounded against odd clients
+        _CHECKED_NAMES.add(name)
+    return True
+
+
+def _value_ok(value: str) -> bool:
+    # isprintable() is False for every control byte (and for HTAB and C1 obs-text, which the
+    # regex then allows): the common case costs one C call
+    return value.isprintable() or _VALUE_UNSAFE.search(value) is None
+
+
 def request_head(
     method: str, target: str, host: str, headers: Iterable[tuple[str, str]], length: int
 ) -> bytes:
-    """The request line and headers, ending in the blank line."""
+    """The request line and headers, ending in the blank line; UnsafeRequest if any part could
+    change how the upstream frames the request (CR, LF, NUL, other controls, spaces in the target).
+
+    Every part is checked before it is written, so no caller's bug or client's bytes can make one
+    request into two: the method and header names are tokens, the target and host visible ASCII,
+    header values free of control bytes but HTAB. Values are written as Latin-1 (the bytes the
+    client sent, obs-text included). Checks take the C fast paths (a set of names already seen,
+    ``str.isprintable``): a regex per header cost more than the rest of the client's work.
+    """
+    if method not in _METHODS and _TOKEN.fullmatch(method) is None:
+        raise UnsafeRequest(f"invalid method {method[:32]!r}")
+    if not (target.startswith("/") and target.isascii() and target.isprintable()) or (
+        " " in target
+    ):
+        raise UnsafeRequest("the request target has characters the proxy does not forward")
+    if not (host.isascii() and host.isprintable()) or " " in host:
+        raise UnsafeRequest("invalid upstream host")
     lines = [f"{method} {target} HTTP/1.1\r\nhost: {host}\r\n"]
     for name, value in headers:
+        if not _name_ok(name):
+            raise UnsafeRequest(f"invalid header name {name[:64]!r}")
+        if not _value_ok(value):
+            raise UnsafeRequest(f"header {name} has a control character")
         lines.append(f"{name}: {value}\r\n")
     if length or method in ("POST", "PUT", "PATCH"):
         lines.append(f"content-length: {length}\r\n")
     lines.append("\r\n")
-    return "".join(lines).encode("latin-1")
+    try:
+        return "".join(lines).encode("latin-1")
+    except UnicodeEncodeError:
+        raise UnsafeRequest("a header value is not Latin-1 text") from None

@@ -32,7 +32,9 @@ CATALOG: tuple[MetricSpec, ...] = (
     MetricSpec("tunegate_shadow_dropped_total", "counter", ("experiment", "reason"), "proxy"),
     MetricSpec("tunegate_pairs_logged_total", "counter", ("experiment",), "proxy"),
     MetricSpec("tunegate_pairs_dropped_total", "counter", ("experiment", "reason"), "proxy"),
+    MetricSpec("tunegate_pairs_rewritten_total", "counter", ("experiment",), "proxy"),
     MetricSpec("tunegate_pairlog_buffer_depth", "gauge", (), "proxy"),
+    MetricSpec("tunegate_gc_pause_seconds", "histogram", ("generation",), "proxy"),
     MetricSpec("tunegate_feedback_total", "counter", ("experiment", "arm"), "proxy"),
     # judge
     MetricSpec(

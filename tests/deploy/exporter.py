@@ -73,6 +73,7 @@ def _experiment(name: str, bad: bool) -> Scenario:
     }
     c["tunegate_pairs_logged_total"] = {(name,): 1.0}
     c["tunegate_pairs_dropped_total"] = {(name, "buffer_full"): 0.1 if bad else 0.0}
+    c["tunegate_pairs_rewritten_total"] = {(name,): 0.0}
     c["tunegate_feedback_total"] = {(name, "control"): 0.3, (name, "candidate"): 0.1}
     c["tunegate_judge_verdicts_total"] = {
         (name, "pairwise", "candidate"): 0.3 if bad else 0.6,
@@ -119,6 +120,7 @@ def _experiment(name: str, bad: bool) -> Scenario:
         (name, "candidate"): (1.0, SLOW if bad else FAST),
     }
     h["tunegate_judge_latency_seconds"] = {(name,): (2.0, SLOW if bad else FAST)}
+    h["tunegate_gc_pause_seconds"] = {("0",): (5.0, FAST)}  # process-wide, not per experiment
     return s
 
 

@@ -14,10 +14,10 @@ import redis
 from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
+from bench.servers.openai_double import OpenAIDouble
 from cli.compose import proxy_app
 from cli.server import serve_in_thread
 from cli.settings import Settings
-from tests.servers.openai_double import OpenAIDouble
 from tunegate import keys
 from tunegate.records import Pair, decode_pair
 

@@ -11,9 +11,9 @@ import openai
 import pytest
 from openai.types.chat import ChatCompletionMessageParam
 
+from bench.servers.openai_double import Reply
 from cli.server import free_port
 from tests.proxy.conftest import Doubles, Proxy, experiment, sdk, wait_for_pairs
-from tests.servers.openai_double import Reply
 
 MESSAGES: list[ChatCompletionMessageParam] = [{"role": "user", "content": "hello"}]
 
@@ -146,7 +146,11 @@ def test_served_timeout_is_a_504(proxy_factory, doubles: Doubles, redis_url: str
         (b"[1, 2]", 400, None),
         (b'{"messages": []}', 400, "model"),
         (b'{"model": 3}', 400, "model"),
-        (b'{"model": "no-such-model", "messages": []}', 404, "model"),
+        (
+            b'{"model": "no-such-model", "messages": [{"role": "user", "content": "q"}]}',
+            404,
+            "model",
+        ),  # (empty messages are a 400 of their own: tests/proxy/test_edge_errors.py)
     ],
     ids=["malformed", "not-object", "no-model", "model-not-string", "unknown-model"],
 )

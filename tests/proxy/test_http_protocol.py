@@ -87,3 +87,44 @@ def test_pipelined_requests_keep_their_order():
         while data.count(b"HTTP/1.1 200") < 2 or not data.endswith(b"/yy"):
             data += sock.recv(65536)
         assert data.index(b"\r\n\r\n/x") < data.index(b"\r\n\r\n/yy")
+
+
+# -- the uvicorn internals proxy/http_hardened.py relies on ---------------------------------------
+
+#: sha256 over the source of every uvicorn method the hardened protocol overrides or relies on,
+#: for the uvicorn version pyproject.toml pins. A new uvicorn changes it: read the diff of those
+#: methods against proxy/http_hardened.py, rerun tests/proxy, then update the digest and the pin.
+UVICORN_DIGEST = "2eed2191b9cd8152aed3ad17018d5f3bddbc3e7ae482e75ff0405eb79a0ee061"
+
+
+def uvicorn_digest() -> str:
+    import hashlib
+    import inspect
+
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
+
+    from proxy.http_protocol import PROTOCOL_ATTRIBUTES
+
+    digest = hashlib.sha256()
+    for name in (*PROTOCOL_ATTRIBUTES, "__init__", "on_body"):
+        digest.update(inspect.getsource(getattr(HttpToolsProtocol, name)).encode())
+    for name in ("__init__", "send", "receive"):
+        digest.update(inspect.getsource(getattr(RequestResponseCycle, name)).encode())
+    return digest.hexdigest()
+
+
+def test_uvicorn_is_the_pinned_version_and_its_protocol_is_unchanged():
+    import re
+    from importlib.metadata import version
+    from pathlib import Path
+
+    pyproject = (Path(__file__).resolve().parents[2] / "pyproject.toml").read_text()
+    pin = re.search(r'"uvicorn\[standard\]>=([\d.]+),<([\d.]+)"', pyproject)
+    assert pin is not None, "pyproject.toml must pin uvicorn to a range"
+    low, high = (tuple(int(p) for p in v.split(".")) for v in pin.groups())
+    installed = tuple(int(p) for p in version("uvicorn").split(".")[:2])
+    assert low[:2] <= installed < high, f"uvicorn {version('uvicorn')} outside the pin {pin[0]}"
+    assert uvicorn_digest() == UVICORN_DIGEST, (
+        "uvicorn's HttpToolsProtocol or RequestResponseCycle changed: review "
+        "proxy/http_hardened.py against it, then update UVICORN_DIGEST"
+    )

@@ -194,7 +194,7 @@ async def test_a_hanging_server_times_out_and_its_connection_is_dropped() -> Non
             with pytest.raises(UpstreamTimeout):
                 await upstream.send("POST", path, b"{}", {}, 0.2)
             assert 0.15 < loop.time() - started < 2.0
-        pool = upstream._connections
+        pool = upstream._served
         assert pool is not None and pool.open_count == 0 and pool.idle_count == 0
         await upstream.aclose()
 
@@ -253,7 +253,7 @@ async def test_an_abandoned_stream_closes_its_connection():
                 async for chunk in answer_.chunks():
                     assert chunk == b"hello"
                     break
-        pool = upstream._connections
+        pool = upstream._served
         assert pool is not None and pool.open_count == 0
         await upstream.aclose()
     assert server.connections == 2

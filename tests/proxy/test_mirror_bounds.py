@@ -9,9 +9,9 @@ import time
 import httpx
 from openai.types.chat import ChatCompletionMessageParam
 
+from bench.servers.openai_double import Reply
 from proxy.mirror import ShadowBudgetMeter
 from tests.proxy.conftest import Doubles, experiment, sdk, wait_for_pairs, wait_until
-from tests.servers.openai_double import Reply
 from tunegate.experiments import ShadowBudget
 from tunegate.records import Arm, ArmResult
 

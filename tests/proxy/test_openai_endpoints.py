@@ -10,8 +10,8 @@ import openai
 import pytest
 from openai.types.chat import ChatCompletionToolParam
 
+from bench.servers.openai_double import Reply
 from tests.proxy.conftest import Doubles, Proxy, sdk, wait_for_pairs
-from tests.servers.openai_double import Reply
 from tunegate.records import Arm, Endpoint
 from tunegate.responses import parse_response
 

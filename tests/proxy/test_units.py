@@ -104,7 +104,7 @@ async def test_a_full_in_process_candidate_queue_is_recorded_as_overloaded() -> 
 
         name = "local-candidate"
 
-        async def send(self, method, path, body, headers, timeout_s):
+        async def send(self, method, path, body, headers, timeout_s, *, shadow=False):
             raise Overloaded("queue full", retry_after=2.0)
 
     result = await call_shadow(

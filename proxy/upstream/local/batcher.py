@@ -4,6 +4,11 @@ A collector task takes the first waiting job, gathers more for up to ``window_s`
 ``max_batch_size``), and hands the batch to ``process`` in a worker thread so torch never blocks
 the event loop. At most ``max_queue`` jobs wait; one more raises ``Overloaded`` (429 with a
 Retry-After estimated from recent batch times) instead of piling up.
+
+Served work first: shadow copies wait in a queue of their own (also at most ``max_queue``), a
+batch takes them only for the places served jobs leave, and a served job that arrives while
+shadow jobs run preempts them (they fail with ``Overloaded``, their rows leave the batch at the
+next step), so a served request never waits behind a shadow copy.
 """
 
 from __future__ import annotations
@@ -57,6 +62,7 @@ class Batcher(Generic[J], AsyncResource):
         self.window_s = window_s
         self.max_queue = max_queue
         self._queue: collections.deque[J] = collections.deque()
+        self._shadow: collections.deque[J] = collections.deque()
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._running: list[J] = []
@@ -65,7 +71,9 @@ class Batcher(Generic[J], AsyncResource):
         self.batches = 0  # batches started
         self.jobs = 0
         self.rejected = 0
+        self.preempted = 0  # shadow jobs stopped to make way for served ones
         self.largest_batch = 0
+        self._shadow_running: list[J] = []
 
     async def __aenter__(self) -> Self:
         self.start()
@@ -75,18 +83,30 @@ class Batcher(Generic[J], AsyncResource):
         if self._task is None:
             self._task = asyncio.create_task(self._collect(), name=f"batcher-{self.name}")
 
-    def submit(self, job: J) -> None:
-        """Queue ``job``; raise Overloaded when ``max_queue`` jobs already wait."""
+    def submit(self, job: J, *, shadow: bool = False) -> None:
+        """Queue ``job``; raise Overloaded when ``max_queue`` jobs already wait in its queue."""
         if self._closing or self._task is None:
             raise RuntimeError(f"batcher {self.name} is not running")
-        if len(self._queue) >= self.max_queue:
+        queue = self._shadow if shadow else self._queue
+        if len(queue) >= self.max_queue:
             self.rejected += 1
             raise Overloaded(
-                f"model {self.name} is busy: {len(self._queue)} requests waiting",
+                f"model {self.name} is busy: {len(queue)} requests waiting",
                 retry_after=self.retry_after(),
             )
-        self._queue.append(job)
+        queue.append(job)
+        if not shadow:
+            self._preempt()
         self._wakeup.set()
+
+    def _preempt(self) -> None:
+        """Stop the running shadow jobs: a served job is waiting for the worker."""
+        for job in self._shadow_running:
+            if not job.cancelled:
+                job.fail(Overloaded(f"model {self.name}: shadow copy preempted by served work"))
+                job.cancel()
+                self.preempted += 1
+        self._shadow_running = []
 
     def retry_after(self) -> float:
         """Seconds until the waiting jobs have likely run (at least 1)."""
@@ -102,17 +122,21 @@ class Batcher(Generic[J], AsyncResource):
         if self._task is not None:
             await self._task
             self._task = None
-        while self._queue:
-            self._queue.popleft().fail(RuntimeError(f"model {self.name} is shutting down"))
+        for queue in (self._queue, self._shadow):
+            while queue:
+                queue.popleft().fail(RuntimeError(f"model {self.name} is shutting down"))
+
+    def _waiting(self) -> int:
+        return len(self._queue) + len(self._shadow)
 
     async def _collect(self) -> None:
         while not self._closing:
-            if not self._queue:
+            if not self._waiting():
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue
             deadline = time.monotonic() + self.window_s
-            while len(self._queue) < self.max_batch_size and not self._closing:
+            while self._waiting() < self.max_batch_size and not self._closing:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
@@ -121,16 +145,19 @@ class Batcher(Generic[J], AsyncResource):
                     await asyncio.wait_for(self._wakeup.wait(), remaining)
             if self._closing:
                 break
-            batch = [
+            served = [
                 self._queue.popleft() for _ in range(min(self.max_batch_size, len(self._queue)))
             ]
-            await self._run([job for job in batch if not job.cancelled])
+            room = self.max_batch_size - len(served)
+            shadow = [self._shadow.popleft() for _ in range(min(room, len(self._shadow)))]
+            self._shadow_running = [job for job in shadow if not job.cancelled]
+            await self._run([job for job in served if not job.cancelled] + self._shadow_running)
 
     async def _run(self, batch: list[J]) -> None:
         if not batch:
             return
         self._running = batch
-        self.batches += 1
+        self.batches += 1  # counted before it runs: its callers may read these as it ends
         self.jobs += len(batch)
         self.largest_batch = max(self.largest_batch, len(batch))
         start = time.monotonic()
@@ -142,10 +169,8 @@ class Batcher(Generic[J], AsyncResource):
                 job.fail(exc)
         finally:
             self._running = []
+            self._shadow_running = []
         elapsed = time.monotonic() - start
         self._batch_seconds = (
-            elapsed if not self.batches else 0.8 * self._batch_seconds + 0.2 * elapsed
+            elapsed if self.batches == 1 else 0.8 * self._batch_seconds + 0.2 * elapsed
         )
-        self.batches += 1
-        self.jobs += len(batch)
-        self.largest_batch = max(self.largest_batch, len(batch))

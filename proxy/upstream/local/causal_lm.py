@@ -13,11 +13,11 @@ import asyncio
 import functools
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from proxy.config import LocalModelConfig
-from proxy.errors import BadRequest, UpstreamTimeout, UpstreamUnavailable
-from proxy.upstream.base import UpstreamResponse, UpstreamStream
+from proxy.errors import BadRequest, ProxyError, UpstreamTimeout, UpstreamUnavailable
+from proxy.upstream.base import Headers, UpstreamResponse, UpstreamStream
 from proxy.upstream.local.batcher import Batcher
 from proxy.upstream.local.decoding import GenerationEvent, GenerationJob, decode_batch
 from proxy.upstream.local.lifecycle import LocalUpstream
@@ -44,6 +44,8 @@ async def _next_event(job: GenerationJob, timeout_s: float) -> GenerationEvent:
     except TimeoutError:
         job.cancel()
         raise UpstreamTimeout(f"no token from the local model in {timeout_s:g}s") from None
+    if isinstance(event.error, ProxyError):  # e.g. Overloaded: a shadow row preempted
+        raise event.error
     if event.error is not None:
         raise UpstreamUnavailable(f"local model failed: {event.error}") from event.error
     return event
@@ -56,6 +58,7 @@ class _ErrorStream:
     status: int
     body: bytes
     content_type: str = "application/json"
+    headers: Headers = field(default_factory=list)
 
     async def chunks(self) -> AsyncIterator[bytes]:
         yield self.body
@@ -71,6 +74,7 @@ class _TokenStream:
     timeout_s: float
     status: int = 200
     content_type: str = SSE
+    headers: Headers = field(default_factory=list)
 
     async def chunks(self) -> AsyncIterator[bytes]:
         request = self.request
@@ -120,7 +124,7 @@ class CausalLMUpstream(LocalUpstream[GenerationJob]):
         )
         return list(tokenizer(text, add_special_tokens=False)["input_ids"])
 
-    async def _submit(self, request: GenerationRequest) -> GenerationJob:
+    async def _submit(self, request: GenerationRequest, shadow: bool) -> GenerationJob:
         batcher = await self.lifecycle.running()
         assert self.lm is not None
         ids = self._prompt_ids(self.lm, request)
@@ -140,15 +144,22 @@ class CausalLMUpstream(LocalUpstream[GenerationJob]):
             adapter=self.adapter,
             loop=asyncio.get_running_loop(),
         )
-        batcher.submit(job)
+        batcher.submit(job, shadow=shadow)
         return job
 
     async def send(
-        self, method: str, path: str, body: bytes, headers: Mapping[str, str], timeout_s: float
+        self,
+        method: str,
+        path: str,
+        body: bytes,
+        headers: Mapping[str, str],
+        timeout_s: float,
+        *,
+        shadow: bool = False,
     ) -> UpstreamResponse:
         try:
             request = parse_generation_request(path, body)
-            job = await self._submit(request)
+            job = await self._submit(request, shadow)
         except BadRequest as exc:
             return UpstreamResponse(exc.status, error_body(exc))
         prompt_tokens = len(job.prompt_ids)
@@ -169,11 +180,17 @@ class CausalLMUpstream(LocalUpstream[GenerationJob]):
 
     @asynccontextmanager
     async def stream(
-        self, path: str, body: bytes, headers: Mapping[str, str], timeout_s: float
+        self,
+        path: str,
+        body: bytes,
+        headers: Mapping[str, str],
+        timeout_s: float,
+        *,
+        shadow: bool = False,
     ) -> AsyncIterator[UpstreamStream]:
         try:
             request = parse_generation_request(path, body)
-            job = await self._submit(request)
+            job = await self._submit(request, shadow)
         except BadRequest as exc:
             yield _ErrorStream(exc.status, error_body(exc))
             return

@@ -21,7 +21,7 @@ import torch
 
 from proxy.config import LocalModelConfig
 from proxy.errors import BadRequest, UpstreamTimeout, UpstreamUnavailable
-from proxy.upstream.base import UpstreamResponse, UpstreamStream
+from proxy.upstream.base import Headers, UpstreamResponse, UpstreamStream
 from proxy.upstream.local.batcher import Batcher
 from proxy.upstream.local.lifecycle import LocalUpstream
 from proxy.upstream.local.loading import LoadedEncoder, load_encoder
@@ -169,7 +169,14 @@ class EmbeddingsUpstream(LocalUpstream[EmbeddingJob]):
         return self._batcher(functools.partial(_embed_jobs, encoder, self.cfg.max_batch_size))
 
     async def send(
-        self, method: str, path: str, body: bytes, headers: Mapping[str, str], timeout_s: float
+        self,
+        method: str,
+        path: str,
+        body: bytes,
+        headers: Mapping[str, str],
+        timeout_s: float,
+        *,
+        shadow: bool = False,
     ) -> UpstreamResponse:
         try:
             if path != "/embeddings":
@@ -185,7 +192,7 @@ class EmbeddingsUpstream(LocalUpstream[EmbeddingJob]):
         except BadRequest as exc:
             return UpstreamResponse(exc.status, error_body(exc))
         job = EmbeddingJob(texts, asyncio.get_running_loop())
-        batcher.submit(job)
+        batcher.submit(job, shadow=shadow)
         try:
             vectors, tokens = await asyncio.wait_for(asyncio.shield(job.result), timeout_s)
         except TimeoutError:
@@ -196,10 +203,16 @@ class EmbeddingsUpstream(LocalUpstream[EmbeddingJob]):
 
     @asynccontextmanager
     async def stream(
-        self, path: str, body: bytes, headers: Mapping[str, str], timeout_s: float
+        self,
+        path: str,
+        body: bytes,
+        headers: Mapping[str, str],
+        timeout_s: float,
+        *,
+        shadow: bool = False,
     ) -> AsyncIterator[UpstreamStream]:
         """Embeddings do not stream: the whole answer is one chunk."""
-        response = await self.send("POST", path, body, headers, timeout_s)
+        response = await self.send("POST", path, body, headers, timeout_s, shadow=shadow)
         yield _OneChunk(response.status, response.body)
 
 
@@ -208,6 +221,7 @@ class _OneChunk:
     status: int
     body: bytes
     content_type: str = "application/json"
+    headers: Headers = field(default_factory=list)
 
     async def chunks(self) -> AsyncIterator[bytes]:
         yield self.body

@@ -85,6 +85,7 @@ class LocalUpstream(AsyncResource, Generic[J]):
     def __init__(self, name: str, cfg: LocalModelConfig) -> None:
         self.name = name
         self.cfg = cfg
+        self.shadow_capacity = cfg.max_queue  # shadow jobs wait in a queue of their own this long
         self.lifecycle: ModelLifecycle[J] = ModelLifecycle(name, self._load)
 
     @property

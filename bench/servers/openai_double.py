@@ -44,6 +44,7 @@ class Reply:
     chunk_delay_s: float = 0.0  # between streamed pieces
     tool_calls: list[dict[str, Any]] | None = None  # e.g. [{"id", "type", "function": {...}}]
     malformed: bool = False  # status 200 with a body that is not valid JSON / SSE
+    die_after: int | None = None  # streams: drop the connection after this many pieces
     embeddings: list[list[float]] | None = None
     usage: dict[str, int] = field(
         default_factory=lambda: {"prompt_tokens": 5, "completion_tokens": 7, "total_tokens": 12}
@@ -76,13 +77,15 @@ def fake_embedding(text: str, dim: int = 8) -> list[float]:
 class OpenAIDouble:
     """A scriptable OpenAI-compatible server (pure ASGI; run it with serve_in_thread)."""
 
-    def __init__(self, name: str = "double") -> None:
+    def __init__(self, name: str = "double", *, record: bool = True) -> None:
         self.name = name
+        self.record = record  # False: keep no log of requests (long benchmark runs)
         self.received: list[Received] = []
         self._default = Reply()
         self._by_model: dict[str, Reply] = {}
-        self._released = threading.Event()
+        self._hangs: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
         self._lock = threading.Lock()
+        self.headers: list[tuple[str, str]] = []  # extra response headers on every answer
 
     # -- control (called from the test thread) --------------------------------------------------
     def script(self, reply: Reply, *, model: str | None = None) -> None:
@@ -99,8 +102,10 @@ class OpenAIDouble:
             self._default = Reply()
             self._by_model.clear()
             self.received.clear()
-            self._released.set()
-            self._released = threading.Event()
+            self.headers = []
+            hangs, self._hangs = self._hangs, []
+        for loop, event in hangs:  # released on the server's own loop, no thread per hang
+            loop.call_soon_threadsafe(event.set)
 
     def wait_for(self, count: int, timeout: float = 5.0) -> list[Received]:
         """Block until ``count`` requests arrived; AssertionError at the deadline."""
@@ -137,7 +142,10 @@ class OpenAIDouble:
             raw += message.get("body", b"")
             more = message.get("more_body", False)
         headers = {k.decode(): v.decode() for k, v in scope["headers"]}
-        self.received.append(Received(scope["method"], scope["path"], headers, raw, time.time()))
+        if self.record:
+            self.received.append(
+                Received(scope["method"], scope["path"], headers, raw, time.time())
+            )
         await self._answer(scope["path"], raw, send)
 
     async def _answer(self, path: str, raw: bytes, send: Any) -> None:
@@ -146,21 +154,23 @@ class OpenAIDouble:
             try:
                 body = json.loads(raw)
             except ValueError:
-                await _send(send, 400, _error("double: body is not JSON"))
+                await self._send(send, 400, _error("double: body is not JSON"))
                 return
         reply = self._reply_for(body.get("model"))
-        released = self._released
         if reply.hang:
-            await asyncio.to_thread(released.wait)  # set by reset(), from the test thread
-            await _send(send, 503, _error("double: released from a hang"))
+            event = asyncio.Event()
+            with self._lock:
+                self._hangs.append((asyncio.get_running_loop(), event))
+            await event.wait()  # set by reset(), from the test thread
+            await self._send(send, 503, _error("double: released from a hang"))
             return
         if reply.delay_s:
             await asyncio.sleep(reply.delay_s)
         if reply.status >= 400:
-            await _send(send, reply.status, reply.error_body or _error("scripted failure"))
+            await self._send(send, reply.status, reply.error_body or _error("scripted failure"))
             return
         if path == "/v1/models":
-            await _send(send, 200, json.dumps({"object": "list", "data": [
+            await self._send(send, 200, json.dumps({"object": "list", "data": [
                 {"id": m, "object": "model", "owned_by": self.name}
                 for m in ["double-model", *self._by_model]
             ]}).encode())  # fmt: skip
@@ -171,12 +181,23 @@ class OpenAIDouble:
                 await self._stream(send, reply, body, chat)
             else:
                 payload = b'{"choices": [' if reply.malformed else self._whole(reply, body, chat)
-                await _send(send, 200, payload)
+                await self._send(send, 200, payload)
             return
         if path == "/v1/embeddings":
-            await _send(send, 200, self._embeddings(reply, body))
+            await self._send(send, 200, self._embeddings(reply, body))
             return
-        await _send(send, 200, json.dumps({"double": self.name, "path": path}).encode())
+        await self._send(send, 200, json.dumps({"double": self.name, "path": path}).encode())
+
+    def _extra(self) -> list[tuple[bytes, bytes]]:
+        return [(k.encode(), v.encode()) for k, v in self.headers]
+
+    async def _send(self, send: Any, status: int, body: bytes) -> None:
+        await send({
+            "type": "http.response.start", "status": status,
+            "headers": [(b"content-type", b"application/json"),
+                        (b"content-length", str(len(body)).encode()), *self._extra()],
+        })  # fmt: skip
+        await send({"type": "http.response.body", "body": body, "more_body": False})
 
     def _text(self, reply: Reply) -> str:
         return reply.text if reply.text is not None else f"Hello from {self.name}."
@@ -202,8 +223,8 @@ class OpenAIDouble:
         }).encode()  # fmt: skip
 
     async def _stream(self, send: Any, reply: Reply, body: dict[str, Any], chat: bool) -> None:
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-type", b"text/event-stream")]})  # fmt: skip
+        headers = [(b"content-type", b"text/event-stream"), *self._extra()]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
         if reply.malformed:
             await _event(send, b"data: {not json\n\n", more=False)
             return
@@ -219,6 +240,8 @@ class OpenAIDouble:
         for k, piece in enumerate(pieces):
             if k and reply.chunk_delay_s:
                 await asyncio.sleep(reply.chunk_delay_s)
+            if k == reply.die_after:
+                return  # no final chunk: the server drops the connection mid-body
             for i in range(n):
                 delta: dict[str, Any] = {"content": piece} if chat else {}
                 if chat and k == 0:
@@ -271,12 +294,3 @@ def _error(message: str) -> bytes:
 
 async def _event(send: Any, data: bytes, *, more: bool = True) -> None:
     await send({"type": "http.response.body", "body": data, "more_body": more})
-
-
-async def _send(send: Any, status: int, body: bytes) -> None:
-    await send({
-        "type": "http.response.start", "status": status,
-        "headers": [(b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode())],
-    })  # fmt: skip
-    await send({"type": "http.response.body", "body": body, "more_body": False})

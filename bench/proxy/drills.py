@@ -1,0 +1,415 @@
+"""Fault drills: a broken candidate must cost served requests nothing, and every pair names it.
+
+    python -m bench.proxy.drills              # 20 s phases, both topologies, every fault
+    python -m bench.proxy.drills --quick      # 5 s phases: a bounded pilot (about 3 minutes)
+
+For each topology (``own``: control and candidate on their own model servers; ``shared``: one
+server serving both, the vLLM base + LoRA deployment) it measures the healthy maximum (closed
+loop, c=32, 100 % mirroring) and then runs, at a fixed OPEN-loop offered load of half of it, a
+healthy phase and a fault phase back to back for each fault: the candidate ``hung`` (never
+answers; shadow timeout 2 s), ``error`` (500 at once), ``slow`` (1 s answers) and ``down`` (its
+server killed; own topology only, since one server cannot be down for one model). Open loop: a
+request is sent at its scheduled time whatever happened to earlier ones, and its latency counts
+from that time, so a slower phase cannot hide behind fewer requests.
+
+Per phase: served p50/p99 and errors, the p99 ratio fault/healthy (target <= 1.25, 0 errors),
+proxy CPU per request, garbage collections and their pauses (``tunegate_gc_pause_seconds`` from
+the proxy's /metrics, timed with gc.callbacks), and the pairs: every request must be a logged
+pair, with what happened to the candidate named (its error word, or the reason no copy was sent).
+The proxy is ``tunegate serve`` from this tree. Results go to bench/results/drills-<time>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import httpx
+import redis
+import yaml
+from prometheus_client.parser import text_string_to_metric_families
+
+from cli.server import free_port
+from tunegate import keys
+from tunegate.records import Pair, decode_pair
+from tunegate.redis import EmbeddedRedis
+
+__all__ = ["main"]
+
+ROOT = Path(__file__).resolve().parents[2]
+EXPERIMENT = "drill"
+CANDIDATE_MODEL = "drill-ft"
+SHADOW_TIMEOUT_S = 2.0
+BODY = json.dumps(
+    {"model": EXPERIMENT, "messages": [{"role": "user", "content": "Say something."}]}
+).encode()
+
+
+@dataclass
+class Phase:
+    """One phase's figures."""
+
+    name: str
+    offered_rps: float
+    requests: int
+    errors: int
+    p50_ms: float
+    p99_ms: float
+    cpu_ms_per_request: float
+    gc_collections: dict[str, float] = field(default_factory=dict)
+    gc_pause_ms: dict[str, float] = field(default_factory=dict)  # total per generation
+    gc_pause_max_ms: float = 0.0  # upper bound of the slowest bucket hit
+    pairs: int = 0
+    candidate: dict[str, int] = field(default_factory=dict)  # what the pairs say of the arm
+
+
+class Process:
+    """A child process that is terminated on exit."""
+
+    def __init__(self, args: list[str], env: dict[str, str]) -> None:
+        self.args = args
+        self.env = env
+        self.popen: subprocess.Popen[bytes] | None = None
+
+    def start(self, health: str) -> None:
+        self.popen = subprocess.Popen(self.args, cwd=ROOT, env=self.env)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(health, timeout=2).status_code < 500:
+                    return
+            except httpx.TransportError:
+                pass
+            if self.popen.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{self.args} did not come up")
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self.popen is not None and self.popen.poll() is None:
+            self.popen.terminate()
+            try:
+                self.popen.wait(15)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait(5)
+        self.popen = None
+
+    def cpu_seconds(self) -> float:
+        assert self.popen is not None
+        fields = Path(f"/proc/{self.popen.pid}/stat").read_text().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Topology:
+    """The model servers, the proxy in front of them and Redis, for one topology."""
+
+    def __init__(self, name: str, redis_url: str, workdir: Path) -> None:
+        self.name = name
+        self.redis_url = redis_url
+        env = dict(os.environ, PYTHONPATH=str(ROOT))
+        self.env = env
+        count = 2 if name == "own" else 1
+        self.ports = [free_port() for _ in range(count)]
+        self.servers = [
+            Process([sys.executable, "-m", "bench.proxy.fault_server", str(p)], env)
+            for p in self.ports
+        ]
+        self.proxy_port = free_port()
+        config = {
+            "log_level": "error",
+            "redis": {"url": redis_url},
+            "upstreams": {
+                "control": {"base_url": f"http://127.0.0.1:{self.ports[0]}/v1"},
+                "candidate": {"base_url": f"http://127.0.0.1:{self.ports[-1]}/v1"},
+            },
+            "experiments": [
+                {
+                    "name": EXPERIMENT,
+                    "control": {"upstream": "control"},
+                    "candidate": {"upstream": "candidate", "model": CANDIDATE_MODEL},
+                    "mirror_rate": 1.0,
+                }
+            ],
+            "proxy": {
+                "port": self.proxy_port,
+                "mirror": {"timeout_seconds": SHADOW_TIMEOUT_S},
+                "pairlog": {"buffer_size": 50_000},
+            },
+        }
+        path = workdir / f"{name}.yaml"
+        path.write_text(yaml.safe_dump(config))
+        self.proxy = Process([sys.executable, "-m", "cli", "serve", "--config", str(path)], env)
+
+    @property
+    def candidate_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports[-1]}"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.proxy_port}/v1/chat/completions"
+
+    def start(self) -> None:
+        for server, port in zip(self.servers, self.ports, strict=True):
+            server.start(f"http://127.0.0.1:{port}/v1/models")
+        self.proxy.start(f"http://127.0.0.1:{self.proxy_port}/healthz")
+
+    def stop(self) -> None:
+        self.proxy.stop()
+        for server in self.servers:
+            server.stop()
+
+    def fault(self, fault: str) -> None:
+        """Apply ``fault`` to the candidate (``down``: kill its server; ``ok``: all healthy)."""
+        candidate = self.servers[-1]
+        if fault == "down":
+            candidate.stop()
+            return
+        if candidate.popen is None:
+            candidate.start(f"{self.candidate_url}/v1/models")
+        model = CANDIDATE_MODEL if fault != "ok" else None
+        httpx.post(f"{self.candidate_url}/_fault", json={"fault": fault, "model": model})
+
+    def metrics(self) -> dict[str, float]:
+        text = httpx.get(f"http://127.0.0.1:{self.proxy_port}/metrics", timeout=5).text
+        found: dict[str, float] = {}
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name.startswith("tunegate_gc_pause_seconds"):
+                    key = f"{sample.name}|{sample.labels.get('generation')}"
+                    found[f"{key}|{sample.labels.get('le', '')}"] = sample.value
+                elif sample.name == "tunegate_pairs_logged_total":
+                    found["pairs_logged"] = sample.value
+        return found
+
+
+async def _closed_loop(url: str, seconds: float, concurrency: int = 32) -> float:
+    """Requests per second at ``concurrency`` in a closed loop (the healthy maximum)."""
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+        done = 0
+        stop = time.perf_counter() + seconds
+
+        async def worker() -> None:
+            nonlocal done
+            while time.perf_counter() < stop:
+                async with session.post(url, data=BODY, headers=_JSON) as response:
+                    await response.read()
+                done += 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return done / (time.perf_counter() - started)
+
+
+_JSON = {"content-type": "application/json"}
+
+
+async def _open_loop(url: str, rate: float, seconds: float) -> tuple[list[float], int]:
+    """Latencies (from each request's scheduled time) and the error count at ``rate``/s."""
+    loop = asyncio.get_running_loop()
+    timeout = aiohttp.ClientTimeout(total=30)
+    async with aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=0), timeout=timeout
+    ) as session:
+
+        async def one(at: float) -> float | None:
+            try:
+                async with session.post(url, data=BODY, headers=_JSON) as response:
+                    await response.read()
+                    if response.status != 200:
+                        return None
+            except (aiohttp.ClientError, TimeoutError):
+                return None
+            return loop.time() - at
+
+        tasks = []
+        start = loop.time() + 0.05
+        for i in range(int(rate * seconds)):
+            at = start + i / rate
+            delay = at - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(at)))
+        results = await asyncio.gather(*tasks)
+    latencies = [r for r in results if r is not None]
+    return latencies, len(results) - len(latencies)
+
+
+def _gc_delta(
+    before: dict[str, float], after: dict[str, float]
+) -> tuple[dict[str, float], dict[str, float], float]:
+    collections: dict[str, float] = {}
+    pauses: dict[str, float] = {}
+    worst = 0.0
+    buckets: dict[str, list[tuple[float, float]]] = {}
+    for key, value in after.items():
+        if not key.startswith("tunegate_gc_pause_seconds"):
+            continue
+        name, generation, le = key.split("|")
+        delta = value - before.get(key, 0.0)
+        if name.endswith("_count"):
+            collections[generation] = delta
+        elif name.endswith("_sum"):
+            pauses[generation] = round(delta * 1000, 2)
+        elif name.endswith("_bucket"):
+            buckets.setdefault(generation, []).append((float(le), delta))
+    for series in buckets.values():
+        series.sort()
+        previous = 0.0
+        for bound, cumulative in series:
+            if cumulative > previous:
+                worst = max(worst, bound)
+            previous = cumulative
+    return collections, pauses, worst * 1000
+
+
+def _pairs_since(
+    redis_url: str, last_id: str, expected: int, wait_s: float
+) -> tuple[list[Pair], str]:
+    client = redis.Redis.from_url(redis_url)
+    deadline = time.monotonic() + wait_s
+    entries: list[Any] = []
+    while True:
+        entries = client.xrange(keys.pairs(EXPERIMENT), min=f"({last_id}")  # type: ignore[assignment]
+        if len(entries) >= expected or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    client.close()
+    new_last = entries[-1][0].decode() if entries else last_id
+    return [decode_pair(fields) for _, fields in entries], new_last
+
+
+def _phase(
+    topology: Topology, name: str, rate: float, seconds: float, last_id: str
+) -> tuple[Phase, str]:
+    before = topology.metrics()
+    cpu = topology.proxy.cpu_seconds()
+    latencies, errors = asyncio.run(_open_loop(topology.url, rate, seconds))
+    cpu = topology.proxy.cpu_seconds() - cpu
+    after = topology.metrics()
+    collections, pauses, worst = _gc_delta(before, after)
+    requests = len(latencies) + errors
+    pairs, last_id = _pairs_since(topology.redis_url, last_id, requests, SHADOW_TIMEOUT_S + 5)
+    named: Counter[str] = Counter()
+    for pair in pairs:
+        arm = pair.candidate
+        if arm is None:
+            named[f"skipped:{pair.mirror_skipped}"] += 1
+        else:
+            named["ok" if arm.ok else str(arm.error)] += 1
+    ordered = sorted(latencies) or [0.0]
+    phase = Phase(
+        name=name,
+        offered_rps=round(rate, 1),
+        requests=requests,
+        errors=errors,
+        p50_ms=round(statistics.median(ordered) * 1000, 2),
+        p99_ms=round(ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))] * 1000, 2),
+        cpu_ms_per_request=round(cpu * 1000 / max(requests, 1), 3),
+        gc_collections=collections,
+        gc_pause_ms=pauses,
+        gc_pause_max_ms=worst,
+        pairs=len(pairs),
+        candidate=dict(named),
+    )
+    return phase, last_id
+
+
+def _parse() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.proxy.drills", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("--quick", action="store_true", help="5 s phases, 3 s probe")
+    parser.add_argument("--seconds", type=float, default=None, help="seconds per phase")
+    parser.add_argument("--topologies", default="own,shared")
+    parser.add_argument("--faults", default="hung,error,slow,down")
+    parser.add_argument(
+        "--rate", type=float, default=None, help="offered req/s (default: half max)"
+    )
+    parser.add_argument("--out", type=Path, default=Path("bench/results"))
+    return parser.parse_args()
+
+
+def _print(topology: str, healthy_max: float, rows: list[tuple[str, Phase, Phase]]) -> None:
+    print(f"\n{topology}: healthy max {healthy_max:.0f} req/s (closed loop, c=32), offered half")
+    head = (
+        f"{'fault':7} {'req':>6} {'err':>4} {'p50 ms':>14} {'p99 ms':>16} {'p99x':>5} "
+        f"{'cpu ms/req':>12} {'gc2 n':>7} {'gc ms':>13} {'gc max':>7} {'pairs':>11}  candidate"
+    )
+    print(head)
+    for fault, healthy, broken in rows:
+        gc_h = sum(healthy.gc_pause_ms.values())
+        gc_f = sum(broken.gc_pause_ms.values())
+        ratio = broken.p99_ms / healthy.p99_ms if healthy.p99_ms else float("nan")
+        print(
+            f"{fault:7} {broken.requests:>6} {broken.errors:>4} "
+            f"{healthy.p50_ms:>6.1f}/{broken.p50_ms:<7.1f}"
+            f" {healthy.p99_ms:>7.1f}/{broken.p99_ms:<8.1f}"
+            f" {ratio:>5.2f} {healthy.cpu_ms_per_request:>5.2f}/{broken.cpu_ms_per_request:<6.2f}"
+            f" {healthy.gc_collections.get('2', 0):>3.0f}/{broken.gc_collections.get('2', 0):<3.0f}"
+            f" {gc_h:>6.1f}/{gc_f:<6.1f} {broken.gc_pause_max_ms:>7.1f}"
+            f" {broken.pairs:>5}/{broken.requests:<5}  {broken.candidate}"
+        )
+    print("(healthy/fault in each pair of columns; gc2 n: full collections; gc max: slowest")
+    print(" collection's histogram bucket bound; pairs: logged pairs / requests of the phase)")
+
+
+def main() -> None:
+    args = _parse()
+    seconds = args.seconds or (5.0 if args.quick else 20.0)
+    probe = 3.0 if args.quick else 8.0
+    results: dict[str, Any] = {"seconds": seconds, "quick": args.quick, "topologies": {}}
+    with tempfile.TemporaryDirectory(prefix="tg-drills-") as tmp:
+        store = EmbeddedRedis(Path(tmp) / "redis", port=free_port())
+        redis_url = store.start()
+        try:
+            for name in args.topologies.split(","):
+                topology = Topology(name, redis_url, Path(tmp))
+                topology.start()
+                try:
+                    asyncio.run(_closed_loop(topology.url, 1.0))  # warm up
+                    healthy_max = asyncio.run(_closed_loop(topology.url, probe))
+                    rate = args.rate or healthy_max / 2
+                    rows: list[tuple[str, Phase, Phase]] = []
+                    last_id = "0-0"
+                    for fault in args.faults.split(","):
+                        if fault == "down" and name == "shared":
+                            continue  # one server cannot be down for one of its models
+                        topology.fault("ok")
+                        healthy, last_id = _phase(topology, "healthy", rate, seconds, last_id)
+                        topology.fault(fault)
+                        broken, last_id = _phase(topology, fault, rate, seconds, last_id)
+                        topology.fault("ok")
+                        rows.append((fault, healthy, broken))
+                        print(f"  {name}/{fault}: done", flush=True)
+                    _print(name, healthy_max, rows)
+                    results["topologies"][name] = {
+                        "healthy_max_rps": healthy_max,
+                        "offered_rps": rate,
+                        "drills": {
+                            f: {"healthy": asdict(h), "fault": asdict(b)} for f, h, b in rows
+                        },
+                    }
+                finally:
+                    topology.stop()
+        finally:
+            store.stop()
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = args.out / f"drills-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    path.write_text(json.dumps(results, indent=2))
+    print(f"\nwritten to {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Model-server doubles shared by the benchmarks and the tests (real HTTP, scripted replies)."""
