@@ -20,10 +20,10 @@ from tunegate.experiments import Policy
 __all__ = ["SHARES", "TestOutcome", "alpha_for"]
 
 SHARES: dict[str, float] = {
-    "judge_superiority": 0.6,  # start the A/B; promote when the success metric is the judge
+    "judge_superiority": 0.4,  # start the A/B; promote when the success metric is the judge
     "judge_loss": 0.1,  # roll back: win rate below 0.5 - loss margin (early path)
     "judge_equivalence": 0.025,  # stop: the interval sits inside 0.5 +- equivalence margin
-    "categories": 0.1,  # roll back: a category regresses beyond its tolerance (Holm)
+    "categories": 0.3,  # roll back: a category regresses beyond its tolerance (Holm)
     "error_rate": 0.025,  # roll back on a breach / promote once non-inferior
     "latency_p95": 0.025,
     "tokens": 0.025,

@@ -52,7 +52,7 @@ class Checks:
 
     @property
     def blocked_categories(self) -> list[CategoryRegression]:
-        return [c for c in self.categories if c.beyond_tolerance or c.significant]
+        return [c for c in self.categories if c.blocks]
 
     @property
     def unproven_guardrails(self) -> list[str]:
@@ -76,14 +76,16 @@ class Checks:
 
     def category_sentence(self) -> str:
         parts = [
-            f"'{c.category}' (net {c.net:+.1%} over {c.n} pairs"
+            f"'{c.category}' (net {c.net:+.1%} +- {c.std_error:.1%} over {c.n} pairs"
             + (", significant" if c.significant else "")
+            + (f", regression p = {c.p_raw:.2g}" if c.mounting and not c.significant else "")
             + ")"
             for c in self.blocked_categories
         ]
         return (
-            "Blocked: category regression beyond the"
-            f" {self.policy.category_regression_tolerance:.0%} tolerance in {', '.join(parts)}."
+            "Blocked: a category regression beyond the"
+            f" {self.policy.category_regression_tolerance:.0%} tolerance is plausible in"
+            f" {', '.join(parts)}."
         )
 
     def success(self, policy: Policy) -> tuple[bool, str]:

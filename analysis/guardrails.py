@@ -31,6 +31,7 @@ from analysis.quantiles import quantile_bounds
 from analysis.sequential import asymptotic_cs
 
 __all__ = [
+    "BLOCK_EVIDENCE",
     "CategoryRegression",
     "GuardrailResult",
     "category_regressions",
@@ -194,8 +195,33 @@ class CategoryRegression:
     alpha: float = 0.0
     min_sample: int = 0
 
+    std_error: float = 0.0  # of the net estimate (sd regularised to at least 0.5)
+
+    @property
+    def mounting(self) -> bool:
+        """Evidence of a regression is building up (e-value >= 1 / BLOCK_EVIDENCE)."""
+        return self.p_raw <= BLOCK_EVIDENCE
+
+    @property
+    def blocks(self) -> bool:
+        """Blocks a stage change: a regression is plausible (no alpha is spent on this)."""
+        return (
+            self.significant
+            or self.beyond_tolerance
+            or self.mounting
+            or self.net - self.std_error < -self.tolerance
+        )
+
     def to_json(self) -> dict[str, object]:
-        return asdict(self)
+        return {**asdict(self), "mounting": self.mounting, "blocks": self.blocks}
+
+
+#: A category blocks stage changes (it does not roll back) while its estimate is within one
+#: standard error of the tolerance, or while its always-valid regression p-value has ever
+#: reached this level: the estimate alone flickers around the tolerance from look to look, and a
+#: start of the A/B must not slip through on one lucky look. Blocking spends no alpha; it only
+#: delays a winner whose category looks bad or is still too small to tell.
+BLOCK_EVIDENCE = 0.2
 
 
 def category_regressions(
@@ -211,12 +237,13 @@ def category_regressions(
     if arr.size != labels.size:
         raise ValueError("scores and categories must have the same length")
     names = sorted(set(categories))
-    nets, raw, sizes = [], [], []
+    nets, raw, sizes, errors = [], [], [], []
     null = 0.5 - tolerance / 2  # mean score at net = -tolerance
     for name in names:
         x = arr[labels == name]
         nets.append(float(2 * x.mean() - 1))
         sizes.append(int(x.size))
+        errors.append(max(float(2 * x.std()), 0.5) / math.sqrt(x.size))
         raw.append(float(betting_pvalue(x, null, "less")[-1]))
     adjusted = adjust(raw, alpha, method="holm") if names else []
     return [
@@ -231,6 +258,7 @@ def category_regressions(
             n >= min_sample and q <= alpha,
             alpha,
             min_sample,
+            se,
         )
-        for name, n, net, p, q in zip(names, sizes, nets, raw, adjusted, strict=True)
+        for name, n, net, p, q, se in zip(names, sizes, nets, raw, adjusted, errors, strict=True)
     ]
