@@ -62,3 +62,39 @@ def test_quantile_bounds_cover_uniformly_over_time():
             missed |= ordered[:, hi - 1] < true_q
     assert missed.mean() <= 2 * alpha  # each side holds alpha; both together 2 alpha
     assert quantile_ranks(1500, q, alpha)[1] <= 1500  # and the upper side is bounded by then
+
+
+def test_holm_never_runs_the_garbage_collector():
+    """statsmodels' multipletests calls gc.collect() on every call; ours must not."""
+    import gc
+
+    from analysis.multiple import adjust
+
+    collections: list[str] = []
+
+    def seen(phase: str, info: dict[str, int]) -> None:
+        collections.append(phase)
+
+    gc.disable()  # only an explicit gc.collect() can run now
+    gc.callbacks.append(seen)
+    try:
+        for _ in range(20):
+            adjust([0.01, 0.2, 0.03], 0.05, "holm")
+            adjust([0.01, 0.2, 0.03], 0.05, "fdr_bh")
+    finally:
+        gc.callbacks.remove(seen)
+        gc.enable()
+    assert collections == []
+
+
+def test_live_sequential_shows_a_clear_difference_and_waits_for_users():
+    from analysis.live import live_sequential
+
+    rng = np.random.default_rng(8)
+    ctrl, cand = rng.normal(0.5, 0.2, 400), rng.normal(0.65, 0.2, 400)
+    better = live_sequential(ctrl, cand, margin=0.02, alpha=0.0025, planned_n=300, min_users=30)
+    assert better.superior and better.lower > 0 and better.lower < 0.15 < better.upper
+    same = live_sequential(ctrl, rng.normal(0.5, 0.2, 400), 0.02, 0.0025, 300, 30)
+    assert not same.superior and same.lower < 0 < same.upper
+    few = live_sequential(ctrl[:20], cand[:20] + 1, 0.02, 0.0025, 300, 30)
+    assert not few.superior and few.lower == -np.inf  # below the minimum number of users
