@@ -15,10 +15,10 @@ from tunegate.records import Stage
 def test_screened_run_ends_exactly_like_deciding_at_every_look():
     """Every stream is also driven with decide() at every look: same action at the same look."""
     cells = [
-        Cell(Scenario.uniform("aa", 3, 0.5, 0.3), 10, 300, 12, 5, audit=12),
-        Cell(Scenario.one_regresses(2), 10, 300, 6, 6, audit=6),
+        Cell(Scenario.uniform("aa", 3, 0.5, 0.3), 10, 300, 8, 5, audit=8),
+        Cell(Scenario.one_regresses(2), 10, 300, 4, 6, audit=4),
         Cell(
-            Scenario.uniform("ab", 2, 0.5, 0.3), 10, 400, 4, 7, Stage.AB, audit=4, min_exposure=15
+            Scenario.uniform("ab", 2, 0.5, 0.3), 10, 400, 3, 7, Stage.AB, audit=3, min_exposure=15
         ),
     ]
     for cell in cells:
