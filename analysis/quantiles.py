@@ -75,4 +75,8 @@ def quantile_bounds(x: ArrayLike, q: float, alpha: float) -> tuple[float, float,
     lo, hi = quantile_ranks(n, q, alpha)
     lower = float(arr[lo - 1]) if lo >= 1 else -math.inf
     upper = float(arr[hi - 1]) if hi <= n else math.inf
-    return lower, float(np.quantile(arr, q)), upper
+    position = q * (n - 1)  # numpy's default (linear) quantile, on the array already sorted
+    below = int(position)
+    above = min(below + 1, n - 1)
+    estimate = float(arr[below] + (position - below) * (arr[above] - arr[below]))
+    return lower, estimate, upper
