@@ -3,7 +3,9 @@
 Order of the table, first match wins:
 1. terminal stages (promoted, rolled back) stay; a paused experiment waits for an operator;
 2. pause on stale data, judge health failure (swap inconsistency, dead letters) or SRM;
-3. roll back on a significant guardrail breach or a judge upper bound below 0.5 - loss margin;
+3. roll back when an always-valid roll-back test fires (judge loss, category regression, a
+   guardrail breach); each has its own minimum sample and is valid from it on, so a clear loss
+   rolls back before the burn-in ends without a fixed-sample test ever acting early;
 4. continue during the burn-in;
 5. stop-equivalent when the judge interval sits inside the equivalence margin;
 6. shadow: start A/B when the judge gate passes and no category regresses;
@@ -32,7 +34,7 @@ def decide(
     weight = state.ab_weight if state is not None else experiment.ab_weight
     since = state.updated_at if state is not None else 0.0
     policy = experiment.policy
-    checks = gather_checks(policy, stage, weight, since, evidence, now)
+    checks = gather_checks(policy, stage, weight, since, evidence, now, len(experiment.ramp))
     action, stage_after, weight_after, reasons = _table(experiment, stage, weight, checks)
     needed = checks.samples_needed(stage) if action is Action.CONTINUE else None
     if needed is not None:

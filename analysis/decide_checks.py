@@ -1,8 +1,10 @@
 """Every statistic the decision table looks at, computed once from evidence and policy.
 
-:func:`gather_checks` runs the judge gate, the per-category regression checks, the guardrails,
-the SRM check, the judge-health and staleness checks and the live A/B test, and keeps their
-results with the sentences that explain them. analysis/decide.py only reads these.
+:func:`gather_checks` runs the judge gate, the per-category regression tests, the guardrails,
+the SRM test, the judge-health and staleness checks and the live A/B test, and keeps their
+results with the sentences that explain them. analysis/decide.py only reads these. Every test
+that can change a stage is always-valid, has its own minimum sample and spends its own share of
+alpha (analysis/budget.py); :meth:`Checks.outcomes` lists them all for the Decision's evidence.
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from analysis.budget import SHARES, TestOutcome, alpha_for
 from analysis.evidence import Evidence
-from analysis.gate import JudgeGate, judge_gate
+from analysis.gate import JudgeGate, judge_gate, planned_n
 from analysis.guardrails import (
     CategoryRegression,
     GuardrailResult,
@@ -22,8 +25,7 @@ from analysis.guardrails import (
     latency_p95_guardrail,
     tokens_guardrail,
 )
-from analysis.live import LiveResult, user_means, user_test
-from analysis.multiple import holm
+from analysis.live import SequentialLive, live_sequential, user_means
 from analysis.proportions import category_summaries, paired_correctness, win_rate_summary
 from analysis.srm import SrmResult, sample_ratio_mismatch
 from tunegate.experiments import Policy
@@ -42,7 +44,7 @@ class Checks:
     categories: list[CategoryRegression]
     guardrails: list[GuardrailResult]
     srm: SrmResult | None
-    live: dict[str, LiveResult]
+    live: dict[str, SequentialLive]
     exposure: int
     evidence_json: dict[str, object]
     pause_reasons: list[str] = field(default_factory=list)
@@ -50,7 +52,7 @@ class Checks:
 
     @property
     def blocked_categories(self) -> list[CategoryRegression]:
-        return [c for c in self.categories if c.beyond_tolerance or c.significant]
+        return [c for c in self.categories if c.blocks]
 
     @property
     def unproven_guardrails(self) -> list[str]:
@@ -58,22 +60,32 @@ class Checks:
 
     def judge_sentence(self) -> str:
         g = self.gate
+        drift = (
+            " The interval is the running intersection of every look's interval and no longer"
+            f" contains the estimate (this look alone: {g.current_lower:.3f}-"
+            f"{g.current_upper:.3f}): the win rate has drifted over time."
+            if g.estimate_outside
+            else ""
+        )
         return (
             f"The judge's win rate is {g.win_rate:.3f} over {g.n} pairs (always-valid"
             f" {1 - self.policy.alpha:.0%} interval {g.cs_lower:.3f}-{g.cs_upper:.3f},"
-            f" lower bound {g.lower:.3f}, p = {g.p_value:.3g})."
+            f" lower bound {g.lower:.3f}, p = {g.p_value:.3g} against alpha"
+            f" {g.alpha_superiority:.3g}).{drift}"
         )
 
     def category_sentence(self) -> str:
         parts = [
-            f"'{c.category}' (net {c.net:+.1%} over {c.n} pairs"
+            f"'{c.category}' (net {c.net:+.1%} +- {c.std_error:.1%} over {c.n} pairs"
             + (", significant" if c.significant else "")
+            + (f", regression p = {c.p_raw:.2g}" if c.mounting and not c.significant else "")
             + ")"
             for c in self.blocked_categories
         ]
         return (
-            "Blocked: category regression beyond the"
-            f" {self.policy.category_regression_tolerance:.0%} tolerance in {', '.join(parts)}."
+            "Blocked: a category regression beyond the"
+            f" {self.policy.category_regression_tolerance:.0%} tolerance is plausible in"
+            f" {', '.join(parts)}."
         )
 
     def success(self, policy: Policy) -> tuple[bool, str]:
@@ -83,12 +95,12 @@ class Checks:
         if not self.live:
             return False, "No live feedback from both arms yet."
         if policy.success_metric == "live":
-            rejected = holm({k: v.p_superior for k, v in self.live.items()}, policy.alpha)
-            winners = [k for k, ok in rejected.items() if ok]
+            winners = [k for k, v in self.live.items() if v.superior]
             if winners:
-                return True, f"Live superiority (Holm) on: {', '.join(winners)}."
-            return False, "Live superiority is not shown yet (Holm across live metrics)."
-        non_inferior = all(v.p_noninferior <= policy.alpha for v in self.live.values())
+                names = ", ".join(winners)
+                return True, f"Live superiority (always-valid, Bonferroni) on: {names}."
+            return False, "Live superiority is not shown yet (always-valid, Bonferroni)."
+        non_inferior = all(v.noninferior for v in self.live.values())
         ok = judge_ok and non_inferior
         return ok, (
             f"Judge superiority {'holds' if judge_ok else 'is not shown'}; live metrics"
@@ -101,16 +113,121 @@ class Checks:
             need = max(need, self.policy.min_exposure_per_stage - self.exposure)
         return max(0, need)
 
+    def outcomes(self) -> list[TestOutcome]:
+        """Every test that can change a stage: statistic, p or interval, alpha, fired."""
+        return _outcomes(self)
+
     def to_json(self) -> dict[str, object]:
-        return {
-            **self.evidence_json,
-            "judge": self.gate.to_json(),
-            "categories": [c.to_json() for c in self.categories],
-            "guardrails": [g.to_json() for g in self.guardrails],
-            "srm": self.srm.to_json() if self.srm else None,
-            "live": {k: v.to_json() for k, v in self.live.items()},
-            "exposure": self.exposure,
-        }
+        tests = [t.to_json() for t in self.outcomes()]
+        return _clean(
+            {
+                **self.evidence_json,
+                "judge": self.gate.to_json(),
+                "categories": [c.to_json() for c in self.categories],
+                "guardrails": [g.to_json() for g in self.guardrails],
+                "srm": self.srm.to_json() if self.srm else None,
+                "live": {k: v.to_json() for k, v in self.live.items()},
+                "exposure": self.exposure,
+                "tests": tests,
+                "alpha": {
+                    "total": self.policy.alpha,
+                    "shares": {name: alpha_for(self.policy, name) for name in SHARES},
+                    "srm_per_stage": self.srm.alpha if self.srm else None,
+                },
+            }
+        )  # type: ignore[return-value]  # _clean keeps dicts dicts
+
+
+def _outcomes(c: Checks) -> list[TestOutcome]:
+    g, p = c.gate, c.policy
+    out = [
+        TestOutcome(
+            "judge_superiority", "start_ab/promote", "msprt", f"win rate <= {p.win_rate_bar}",
+            g.win_rate, g.p_value, (g.lower, 1.0), g.alpha_superiority, g.n, p.min_pairs,
+            g.superior,
+        ),
+        TestOutcome(
+            "judge_loss", "roll_back", "betting", f"win rate >= {0.5 - p.loss_margin:g}",
+            g.win_rate, g.loss_p_value, None, g.alpha_loss, g.n, p.min_rollback_pairs,
+            g.inferior,
+        ),
+        TestOutcome(
+            "judge_equivalence", "stop_equivalent", "confidence_sequence",
+            f"win rate outside 0.5 +- {p.equivalence_margin:g}", g.win_rate, None,
+            g.equivalence_interval, g.alpha_equivalence, g.n, p.min_pairs, g.equivalent,
+        ),
+    ]  # fmt: skip
+    for cat in c.categories:
+        out.append(
+            TestOutcome(
+                f"category:{cat.category}",
+                "roll_back",
+                "betting+holm",
+                f"net >= -{cat.tolerance:g}",
+                cat.net,
+                cat.p_regression,
+                None,
+                cat.alpha,
+                cat.n,
+                cat.min_sample,
+                cat.significant,
+            )
+        )
+    for gr in c.guardrails:
+        estimate = gr.candidate - gr.control if gr.name == "error_rate" else gr.candidate
+        for side, acts, fired, pv in (
+            ("breach", "roll_back", gr.breached, gr.p_breach),
+            ("holds", "allows promote", gr.holds, gr.p_noninferior),
+        ):
+            out.append(
+                TestOutcome(
+                    f"guardrail:{gr.name}:{side}",
+                    acts,
+                    gr.method,
+                    f"{'within' if side == 'breach' else 'beyond'} margin {gr.margin:g}",
+                    estimate,
+                    pv,
+                    gr.interval,
+                    gr.alpha,
+                    min(gr.n_control, gr.n_candidate),
+                    gr.min_sample,
+                    fired,
+                )
+            )
+    if c.srm is not None:
+        s = c.srm
+        out.append(
+            TestOutcome(
+                "srm",
+                "pause",
+                "dirichlet_multinomial",
+                f"candidate share = {s.expected_candidate_share:g}",
+                s.observed_candidate_share,
+                s.p_value,
+                None,
+                s.alpha,
+                s.control + s.candidate,
+                s.min_sample,
+                s.mismatch,
+            )
+        )
+    for label, live in c.live.items():
+        out.append(
+            TestOutcome(
+                f"live:{label}",
+                "promote",
+                "confidence_sequence",
+                "difference <= 0",
+                live.difference,
+                None,
+                (live.lower, live.upper),
+                live.alpha,
+                min(live.users_control, live.users_candidate),
+                live.min_users,
+                live.superior,
+            )
+        )
+    return out
 
 
 def _clean(value: object) -> object:
@@ -127,21 +244,34 @@ def _clean(value: object) -> object:
 
 
 def gather_checks(
-    policy: Policy, stage: Stage, weight: float, since: float, evidence: Evidence, now: float
+    policy: Policy,
+    stage: Stage,
+    weight: float,
+    since: float,
+    evidence: Evidence,
+    now: float,
+    ramp_steps: int = 4,
 ) -> Checks:
     judge = evidence.judge
     gate = judge_gate(judge.scores, policy)
     categories = category_regressions(
-        judge.scores, judge.categories, policy.category_regression_tolerance, policy.alpha
+        judge.scores,
+        judge.categories,
+        policy.category_regression_tolerance,
+        alpha_for(policy, "categories"),
+        policy.min_rollback_pairs,
     )
     pairs = evidence.pairs
     in_stage = pairs.times >= since
     guardrails = _guardrails(evidence, policy)
     srm = None
     if stage is Stage.AB and 0 < weight < 1:
-        served = pairs.served_candidate[in_stage]
-        cand = int(served.sum())
-        srm = sample_ratio_mismatch(int(served.size) - cand, cand, weight, policy.srm_threshold)
+        srm = sample_ratio_mismatch(
+            pairs.served_candidate[in_stage],
+            weight,
+            _srm_alpha(policy, ramp_steps),
+            policy.min_rollback_pairs,
+        )
     exposure = int(pairs.served_candidate[in_stage].sum()) if stage is Stage.AB else 0
     live = _live(evidence, policy, since)
     extra: dict[str, object] = {
@@ -157,48 +287,79 @@ def gather_checks(
         extra["paired_correctness"] = paired_correctness(
             judge.candidate_correct[known], judge.control_correct[known]
         ).to_json()
-    checks = Checks(policy, gate, categories, guardrails, srm, live, exposure, {})
-    checks.evidence_json = extra
+    checks = Checks(policy, gate, categories, guardrails, srm, live, exposure, extra)
     checks.pause_reasons = _pause_reasons(evidence, policy, srm, now)
     checks.rollback_reasons = _rollback_reasons(checks)
-    checks.evidence_json = _clean(extra)  # type: ignore[assignment]  # _clean keeps dicts dicts
     return checks
+
+
+def _srm_alpha(policy: Policy, ramp_steps: int) -> float:
+    """One SRM test per ramp step, each with an equal part of the share (capped by the policy)."""
+    return min(alpha_for(policy, "srm"), policy.srm_threshold) / max(ramp_steps, 1)
+
+
+def _both(values: dict[Arm, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Control and candidate values of the pairs where both arms have one, in time order."""
+    ctrl, cand = values[Arm.CONTROL], values[Arm.CANDIDATE]
+    both = ~np.isnan(ctrl) & ~np.isnan(cand)
+    return ctrl[both], cand[both]
 
 
 def _guardrails(evidence: Evidence, policy: Policy) -> list[GuardrailResult]:
     p = evidence.pairs
     if p.n == 0:
         return []
-    err = {arm: p.errors[arm][~np.isnan(p.errors[arm])] for arm in Arm}
     lat = {arm: p.latency[arm][~np.isnan(p.latency[arm])] for arm in Arm}
-    tok = {arm: p.tokens[arm][~np.isnan(p.tokens[arm])] for arm in Arm}
-    ctrl, cand = Arm.CONTROL, Arm.CANDIDATE
+    err_ctrl, err_cand = _both(p.errors)
+    tok_ctrl, tok_cand = _both(p.tokens)
     results = [
         error_rate_guardrail(
-            int(err[ctrl].sum()),
-            err[ctrl].size,
-            int(err[cand].sum()),
-            err[cand].size,
+            err_ctrl,
+            err_cand,
             policy.error_rate_margin,
-            policy.alpha,
+            alpha_for(policy, "error_rate"),
+            policy.min_rollback_pairs,
         ),
-        latency_p95_guardrail(lat[ctrl], lat[cand], policy.latency_p95_margin, policy.alpha),
+        latency_p95_guardrail(
+            lat[Arm.CONTROL],
+            lat[Arm.CANDIDATE],
+            policy.latency_p95_margin,
+            alpha_for(policy, "latency_p95"),
+            policy.min_rollback_pairs,
+        ),
     ]
-    if min(tok[ctrl].size, tok[cand].size) >= 2:
-        results.append(tokens_guardrail(tok[ctrl], tok[cand], policy.tokens_margin, policy.alpha))
+    if tok_ctrl.size >= 2:
+        results.append(
+            tokens_guardrail(
+                tok_ctrl,
+                tok_cand,
+                policy.tokens_margin,
+                alpha_for(policy, "tokens"),
+                planned_n(policy),
+                policy.min_pairs,
+            )
+        )
     return results
 
 
-def _live(evidence: Evidence, policy: Policy, since: float) -> dict[str, LiveResult]:
+def _live(evidence: Evidence, policy: Policy, since: float) -> dict[str, SequentialLive]:
     fb = evidence.feedback
-    out: dict[str, LiveResult] = {}
-    for label in sorted(set(fb.labels)):
+    out: dict[str, SequentialLive] = {}
+    labels = sorted(set(fb.labels))
+    for label in labels:
         idx = [i for i, lab in enumerate(fb.labels) if lab == label and fb.times[i] >= since]
         means = user_means([fb.arms[i] for i in idx], fb.values[idx], [fb.users[i] for i in idx])
         ctrl = list(means.get(Arm.CONTROL.value, {}).values())
         cand = list(means.get(Arm.CANDIDATE.value, {}).values())
         if min(len(ctrl), len(cand)) >= 2:
-            out[label] = user_test(ctrl, cand, policy.live_margin)
+            out[label] = live_sequential(
+                ctrl,
+                cand,
+                policy.live_margin,
+                alpha_for(policy, "live") / len(labels),
+                planned_n(policy),
+                policy.min_live_users,
+            )
     return out
 
 
@@ -210,6 +371,7 @@ def _health_json(evidence: Evidence, now: float) -> dict[str, object]:
         "inconsistent": judge.inconsistent,
         "dead_letters": evidence.dead_letters,
         "bad_entries": evidence.bad_entries,
+        "bad_scores": judge.bad_scores,
         "age_seconds": (now - last) if last is not None else None,
     }
 
@@ -242,29 +404,34 @@ def _pause_reasons(
         reasons.append(
             f"sample-ratio mismatch: the candidate served {srm.observed_candidate_share:.1%}"
             f" of requests against {srm.expected_candidate_share:.1%} configured"
-            f" (chi-square p = {srm.p_value:.2g}); no verdict is trusted until it is fixed."
+            f" (always-valid p = {srm.p_value:.2g} at alpha {srm.alpha:.2g}); no verdict is"
+            " trusted until it is fixed."
         )
     return reasons
 
 
 def _rollback_reasons(c: Checks) -> list[str]:
     reasons = []
-    if c.gate.inferior:
+    g = c.gate
+    if g.inferior:
         reasons.append(
-            f"the judge's upper bound {c.gate.cs_upper:.3f} is below"
-            f" {0.5 - c.policy.loss_margin:.3f} (0.5 - loss margin)."
+            f"the judge's win rate {g.win_rate:.3f} over {g.n} pairs is below"
+            f" {0.5 - c.policy.loss_margin:.3f} (0.5 - loss margin; always-valid p ="
+            f" {g.loss_p_value:.3g} at alpha {g.alpha_loss:.3g})."
         )
-    for g in c.guardrails:
-        if g.breached:
+    for gr in c.guardrails:
+        if gr.breached:
+            shown = f"p = {gr.p_breach:.3g}" if gr.p_breach is not None else f"{gr.interval}"
             reasons.append(
-                f"guardrail {g.name} is breached: candidate {g.candidate:.4g} against control"
-                f" {g.control:.4g}, margin {g.margin:g} (p = {g.p_breach:.3g})."
+                f"guardrail {gr.name} is breached: candidate {gr.candidate:.4g} against control"
+                f" {gr.control:.4g}, margin {gr.margin:g} (always-valid {shown} at alpha"
+                f" {gr.alpha:.3g})."
             )
     for cat in c.categories:
         if cat.significant:
             reasons.append(
                 f"category '{cat.category}' regresses significantly: net {cat.net:+.1%} over"
                 f" {cat.n} pairs beyond the {cat.tolerance:.0%} tolerance"
-                f" (Holm p = {cat.p_regression:.3g})."
+                f" (always-valid Holm p = {cat.p_regression:.3g} at alpha {cat.alpha:.3g})."
             )
     return reasons

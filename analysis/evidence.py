@@ -4,6 +4,12 @@ This module and analysis/controller.py are the only ones that touch Redis. The j
 holds one score per pair: the ``pairwise`` scorer's verdict when the pair has one, else the
 programmatic scorer's (the first by name), so a task category scored by ``json_fields`` and a
 probe category scored by a normalized match both count.
+
+A verdict whose score (or per-arm score) is NaN, infinite or outside [0, 1] is refused here, at
+the verdict boundary: it is counted in ``JudgeEvidence.bad_scores`` (shown in the decision's
+health evidence) and never becomes a win, a loss or a tie. :func:`build_evidence` is the one
+builder from decoded records: the controller calls it after reading Redis, and the Monte Carlo
+of bench/analysis calls it on generated records.
 """
 
 from __future__ import annotations
@@ -55,10 +61,25 @@ class JudgeEvidence:
     control_correct: np.ndarray = field(default_factory=lambda: _floats([]))
     pairwise: int = 0  # pairwise verdicts seen
     inconsistent: int = 0  # of those, the ones whose two orders disagreed
+    bad_scores: int = 0  # verdicts refused: score NaN, infinite or outside [0, 1]
 
     @property
     def n(self) -> int:
         return int(self.scores.size)
+
+    def head(self, n: int) -> JudgeEvidence:
+        """The first ``n`` judged pairs (health counts are kept whole)."""
+        return JudgeEvidence(
+            self.scores[:n],
+            self.times[:n],
+            self.categories[:n],
+            self.scorers[:n],
+            self.candidate_correct[:n],
+            self.control_correct[:n],
+            self.pairwise,
+            self.inconsistent,
+            self.bad_scores,
+        )
 
 
 @dataclass(frozen=True)
@@ -74,6 +95,18 @@ class PairEvidence:
     @property
     def n(self) -> int:
         return int(self.times.size)
+
+    def head(self, n: int) -> PairEvidence:
+        def cut(d: dict[Arm, np.ndarray]) -> dict[Arm, np.ndarray]:
+            return {arm: v[:n] for arm, v in d.items()}
+
+        return PairEvidence(
+            self.times[:n],
+            self.served_candidate[:n],
+            cut(self.errors),
+            cut(self.latency),
+            cut(self.tokens),
+        )
 
 
 @dataclass(frozen=True)
@@ -102,17 +135,50 @@ class Evidence:
                 return float(times.max())
         return None
 
+    def until(self, time: float) -> Evidence:
+        """The evidence as it stood at ``time``: what a look at that moment would have read.
+
+        Equal to building from the records up to ``time`` (tests/analysis checks it), so the
+        Monte Carlo builds each stream once and looks at its prefixes.
+        """
+        fb = self.feedback
+        k = int(np.searchsorted(fb.times, time, side="right"))
+        return Evidence(
+            self.experiment,
+            self.judge.head(int(np.searchsorted(self.judge.times, time, side="right"))),
+            self.pairs.head(int(np.searchsorted(self.pairs.times, time, side="right"))),
+            FeedbackEvidence(fb.times[:k], fb.arms[:k], fb.values[:k], fb.users[:k], fb.labels[:k]),
+            self.dead_letters,
+            self.bad_entries,
+        )
+
+
+def _in_unit(value: float) -> bool:
+    return math.isfinite(value) and 0.0 <= value <= 1.0
+
+
+def _refused(verdict: Verdict) -> bool:
+    """A score or per-arm score that is NaN, infinite or outside [0, 1]."""
+    if verdict.score is not None and not _in_unit(verdict.score):
+        return True
+    return bool(verdict.arm_scores) and not all(
+        _in_unit(v) for v in (verdict.arm_scores or {}).values()
+    )
+
 
 def _verdict_score(verdict: Verdict) -> float | None:
     if verdict.score is not None:
-        return min(1.0, max(0.0, verdict.score))
+        return verdict.score
     return _WINNER_SCORE[verdict.winner] if verdict.winner is not None else None
 
 
 def _judge(verdicts: Iterable[Verdict], pair_categories: dict[str, str | None]) -> JudgeEvidence:
     chosen: dict[str, Verdict] = {}
-    pairwise = inconsistent = 0
+    pairwise = inconsistent = bad = 0
     for verdict in verdicts:
+        if _refused(verdict):
+            bad += 1
+            continue
         if _verdict_score(verdict) is None:
             continue
         if verdict.scorer == PAIRWISE:
@@ -135,6 +201,7 @@ def _judge(verdicts: Iterable[Verdict], pair_categories: dict[str, str | None]) 
         control_correct=_floats(correct(v, Arm.CONTROL) for v in rows),
         pairwise=pairwise,
         inconsistent=inconsistent,
+        bad_scores=bad,
     )
 
 

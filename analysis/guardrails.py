@@ -1,11 +1,19 @@
-"""Guardrails as non-inferiority tests with pre-registered margins.
+"""Guardrails as sequential non-inferiority tests with pre-registered margins.
 
-Each guardrail asks two one-sided questions of the candidate against the control:
-*breached* — is it significantly worse than the margin allows (roll back)?
-*holds* — is it significantly within the margin (non-inferiority shown, needed to promote)?
-Error rates use statsmodels' two-sample score test on the difference, token counts Welch's
-t-test, the latency p95 distribution-free order-statistic bounds, and per-category judge loss a
-z-test on the per-pair net score with Holm across categories.
+Each guardrail asks two one-sided questions of the candidate against the control, both with the
+guardrail's share of alpha (only one of the two nulls can hold, except exactly at the margin):
+*breached* — is it worse than the margin allows (roll back)?
+*holds* — is it within the margin (non-inferiority shown, needed to promote)?
+All are always-valid, so they may be looked at after every pair:
+
+- error rate: on pairs where both arms answered, the paired difference in errors (-1, 0, 1)
+  against the absolute margin, two betting e-processes (analysis/betting.py);
+- latency p95: time-uniform order-statistic bounds of each arm's p95 (analysis/quantiles.py),
+  half the alpha each, the candidate's against (1 + margin) x the control's;
+- tokens: the paired difference candidate - (1 + margin) x control, an asymptotic confidence
+  sequence intersected over time (valid after the burn-in, so it acts only after it);
+- per-category judge loss: a betting e-process per category on the score against
+  "net >= -tolerance", Holm across categories on the always-valid p-values.
 """
 
 from __future__ import annotations
@@ -16,19 +24,19 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy.stats import binom
-from statsmodels.stats.proportion import test_proportions_2indep
-from statsmodels.stats.weightstats import DescrStatsW, ttest_ind
 
+from analysis.betting import betting_pvalue
 from analysis.multiple import adjust
+from analysis.quantiles import quantile_bounds
+from analysis.sequential import asymptotic_cs
 
 __all__ = [
+    "BLOCK_EVIDENCE",
     "CategoryRegression",
     "GuardrailResult",
     "category_regressions",
     "error_rate_guardrail",
     "latency_p95_guardrail",
-    "quantile_bounds",
     "tokens_guardrail",
 ]
 
@@ -41,91 +49,77 @@ class GuardrailResult:
     margin: float
     breached: bool
     holds: bool
-    p_breach: float
-    p_noninferior: float
+    p_breach: float | None  # always-valid p-values where the test has them
+    p_noninferior: float | None
     n_control: int
     n_candidate: int
+    alpha: float = 0.0
+    method: str = ""
+    min_sample: int = 0
+    interval: tuple[float, float] | None = None  # always-valid interval of the compared quantity
 
     def to_json(self) -> dict[str, object]:
-        return asdict(self)
-
-
-def _p(value: object) -> float:
-    p = float(value)  # type: ignore[arg-type]  # statsmodels returns numpy scalars
-    return 1.0 if math.isnan(p) else p
+        out = asdict(self)
+        out["interval"] = list(self.interval) if self.interval is not None else None
+        return out
 
 
 def error_rate_guardrail(
-    control_errors: int,
-    control_n: int,
-    candidate_errors: int,
-    candidate_n: int,
+    control_errors: ArrayLike,
+    candidate_errors: ArrayLike,
     margin: float,
     alpha: float,
+    min_sample: int = 1,
 ) -> GuardrailResult:
-    """Candidate error rate minus control's against an absolute ``margin``."""
-    if min(control_n, candidate_n) <= 0:
-        return GuardrailResult("error_rate", 0.0, 0.0, margin, False, False, 1.0, 1.0, 0, 0)
-    with np.errstate(all="ignore"):  # zero counts divide by zero inside the ratio statistics
-        breach = test_proportions_2indep(
-            candidate_errors,
-            candidate_n,
-            control_errors,
-            control_n,
-            value=margin,
-            compare="diff",
-            alternative="larger",
-        ).pvalue
-        within = test_proportions_2indep(
-            candidate_errors,
-            candidate_n,
-            control_errors,
-            control_n,
-            value=margin,
-            compare="diff",
-            alternative="smaller",
-        ).pvalue
+    """Paired 0/1 errors (same pairs, time order): candidate rate minus control's vs ``margin``."""
+    ctrl = np.asarray(control_errors, np.float64)
+    cand = np.asarray(candidate_errors, np.float64)
+    if ctrl.shape != cand.shape:
+        raise ValueError("control_errors and candidate_errors must be paired")
+    n = int(ctrl.size)
+    if n == 0:
+        return GuardrailResult(
+            "error_rate", 0.0, 0.0, margin, False, False, 1.0, 1.0, 0, 0, alpha, "betting",
+            min_sample,
+        )  # fmt: skip
+    y = (cand - ctrl + 1) / 2  # in [0, 1]; its mean is (difference + 1) / 2
+    null = (1 + margin) / 2
+    if null < 1:
+        p_breach = float(betting_pvalue(y, null, "greater")[-1])
+        p_within = float(betting_pvalue(y, null, "less")[-1])
+    else:  # a margin of 100 % or more cannot be breached and always holds
+        p_breach, p_within = 1.0, 0.0
+    enough = n >= min_sample
     return GuardrailResult(
         "error_rate",
-        control_errors / control_n,
-        candidate_errors / candidate_n,
+        float(ctrl.mean()),
+        float(cand.mean()),
         margin,
-        _p(breach) <= alpha,
-        _p(within) <= alpha,
-        _p(breach),
-        _p(within),
-        control_n,
-        candidate_n,
+        enough and p_breach <= alpha,
+        enough and p_within <= alpha,
+        p_breach,
+        p_within,
+        n,
+        n,
+        alpha,
+        "betting",
+        min_sample,
     )
 
 
-def quantile_bounds(x: ArrayLike, q: float, alpha: float) -> tuple[float, float, float]:
-    """(lower, estimate, upper) for the ``q`` quantile: exact binomial order-statistic bounds.
-
-    Each bound holds with probability 1 - alpha on its own; an unbounded side is +-inf.
-    """
-    arr = np.sort(np.asarray(x, dtype=np.float64))
-    n = arr.size
-    if n == 0:
-        return -math.inf, math.nan, math.inf
-    estimate = float(np.quantile(arr, q))
-    lo_rank = int(binom.ppf(alpha, n, q))  # P(Bin < lo_rank) <= alpha: the lo_rank-th order stat
-    hi_rank = int(binom.ppf(1 - alpha, n, q)) + 1
-    lower = float(arr[lo_rank - 1]) if lo_rank >= 1 else -math.inf
-    upper = float(arr[hi_rank - 1]) if hi_rank <= n else math.inf
-    return lower, estimate, upper
-
-
 def latency_p95_guardrail(
-    control: ArrayLike, candidate: ArrayLike, margin: float, alpha: float
+    control: ArrayLike, candidate: ArrayLike, margin: float, alpha: float, min_sample: int = 1
 ) -> GuardrailResult:
-    """Candidate p95 against (1 + ``margin``) x control p95, with Bonferroni over the two bounds."""
+    """Candidate p95 against (1 + ``margin``) x control p95, half the alpha on each arm's bounds."""
     ctrl, cand = np.asarray(control, np.float64), np.asarray(candidate, np.float64)
     c_lo, c_est, c_hi = quantile_bounds(ctrl, 0.95, alpha / 2)
     k_lo, k_est, k_hi = quantile_bounds(cand, 0.95, alpha / 2)
     limit = 1 + margin
-    breached = ctrl.size > 0 and k_lo > limit * c_hi
-    holds = ctrl.size > 0 and k_hi <= limit * c_lo
+    enough = min(ctrl.size, cand.size) >= min_sample
+    breached = enough and k_lo > limit * c_hi
+    holds = enough and k_hi <= limit * c_lo
+    # the interval of candidate p95 / control p95 that both arms' bounds allow
+    ratio = (k_lo / c_hi if c_hi > 0 else math.nan, k_hi / c_lo if c_lo > 0 else math.inf)
     return GuardrailResult(
         "latency_p95",
         c_est,
@@ -133,37 +127,56 @@ def latency_p95_guardrail(
         margin,
         bool(breached),
         bool(holds),
-        alpha if breached else 1.0,
-        alpha if holds else 1.0,
+        None,
+        None,
         int(ctrl.size),
         int(cand.size),
+        alpha,
+        "quantile_cs",
+        min_sample,
+        (float(ratio[0]), float(ratio[1])),
     )
 
 
 def tokens_guardrail(
-    control: ArrayLike, candidate: ArrayLike, margin: float, alpha: float
+    control: ArrayLike,
+    candidate: ArrayLike,
+    margin: float,
+    alpha: float,
+    planned_n: float,
+    min_sample: int = 2,
 ) -> GuardrailResult:
-    """Mean tokens per answer against (1 + ``margin``) x control's (Welch's t-test)."""
+    """Paired tokens per answer: the mean of candidate - (1 + ``margin``) x control against 0."""
     ctrl, cand = np.asarray(control, np.float64), np.asarray(candidate, np.float64)
-    if min(ctrl.size, cand.size) < 2:
+    if ctrl.shape != cand.shape:
+        raise ValueError("control and candidate tokens must be paired")
+    n = int(ctrl.size)
+    if n < 2:
         return GuardrailResult(
-            "tokens", math.nan, math.nan, margin, False, False, 1.0, 1.0, ctrl.size, cand.size
-        )
-    shift = margin * float(ctrl.mean())
-    with np.errstate(all="ignore"):  # identical samples have zero variance
-        _, breach, _ = ttest_ind(cand, ctrl, alternative="larger", usevar="unequal", value=shift)
-        _, within, _ = ttest_ind(cand, ctrl, alternative="smaller", usevar="unequal", value=shift)
+            "tokens", math.nan, math.nan, margin, False, False, None, None, n, n, alpha,
+            "confidence_sequence", min_sample,
+        )  # fmt: skip
+    d = cand - (1 + margin) * ctrl
+    lo, hi = asymptotic_cs(d, alpha, planned_n)
+    look = np.arange(1, n + 1) >= min_sample
+    lower = float(np.max(np.where(look, lo, -math.inf)))
+    upper = float(np.min(np.where(look, hi, math.inf)))
+    enough = n >= min_sample
     return GuardrailResult(
         "tokens",
         float(ctrl.mean()),
         float(cand.mean()),
         margin,
-        _p(breach) <= alpha,
-        _p(within) <= alpha,
-        _p(breach),
-        _p(within),
-        ctrl.size,
-        cand.size,
+        enough and lower > 0,
+        enough and upper < 0,
+        None,
+        None,
+        n,
+        n,
+        alpha,
+        "confidence_sequence",
+        min_sample,
+        (lower, upper),
     )
 
 
@@ -176,44 +189,76 @@ class CategoryRegression:
     net: float
     tolerance: float
     beyond_tolerance: bool  # the estimate drops more than the tolerance: blocks a stage change
-    p_regression: float  # Holm-adjusted, H0: net >= -tolerance
-    significant: bool  # breach shown at alpha after Holm: a guardrail breach
+    p_raw: float  # always-valid, H0: net >= -tolerance
+    p_regression: float  # Holm-adjusted across categories
+    significant: bool  # breach shown at alpha after Holm, with the minimum sample: roll back
+    alpha: float = 0.0
+    min_sample: int = 0
+
+    std_error: float = 0.0  # of the net estimate (sd regularised to at least 0.5)
+
+    @property
+    def mounting(self) -> bool:
+        """Evidence of a regression is building up (e-value >= 1 / BLOCK_EVIDENCE)."""
+        return self.p_raw <= BLOCK_EVIDENCE
+
+    @property
+    def blocks(self) -> bool:
+        """Blocks a stage change: a regression is plausible (no alpha is spent on this)."""
+        return (
+            self.significant
+            or self.beyond_tolerance
+            or self.mounting
+            or self.net - self.std_error < -self.tolerance
+        )
 
     def to_json(self) -> dict[str, object]:
-        return asdict(self)
+        return {**asdict(self), "mounting": self.mounting, "blocks": self.blocks}
+
+
+#: A category blocks stage changes (it does not roll back) while its estimate is within one
+#: standard error of the tolerance, or while its always-valid regression p-value has ever
+#: reached this level: the estimate alone flickers around the tolerance from look to look, and a
+#: start of the A/B must not slip through on one lucky look. Blocking spends no alpha; it only
+#: delays a winner whose category looks bad or is still too small to tell.
+BLOCK_EVIDENCE = 0.2
 
 
 def category_regressions(
-    scores: ArrayLike, categories: Sequence[str], tolerance: float, alpha: float
+    scores: ArrayLike,
+    categories: Sequence[str],
+    tolerance: float,
+    alpha: float,
+    min_sample: int = 1,
 ) -> list[CategoryRegression]:
-    """Net score per category with a Holm-adjusted test of a drop beyond ``tolerance``."""
+    """Net score per category, with an always-valid Holm-adjusted test of a drop beyond it."""
     arr = np.asarray(scores, dtype=np.float64)
     labels = np.asarray(categories, dtype=object)
     if arr.size != labels.size:
         raise ValueError("scores and categories must have the same length")
     names = sorted(set(categories))
-    nets, raw = [], []
+    nets, raw, sizes, errors = [], [], [], []
+    null = 0.5 - tolerance / 2  # mean score at net = -tolerance
     for name in names:
-        d = 2 * arr[labels == name] - 1  # win 1, tie 0, loss -1
-        nets.append(float(d.mean()))
-        if d.size < 2:
-            raw.append(1.0)
-            continue
-        with np.errstate(all="ignore"):
-            # a t-test, not a z-test: categories are often small, and a z-test's p-value on a
-            # few dozen pairs is far too confident
-            _, p, _ = DescrStatsW(d).ttest_mean(value=-tolerance, alternative="smaller")
-        raw.append(_p(p))
-    adjusted = adjust(raw, alpha, method="holm")
+        x = arr[labels == name]
+        nets.append(float(2 * x.mean() - 1))
+        sizes.append(int(x.size))
+        errors.append(max(float(2 * x.std()), 0.5) / math.sqrt(x.size))
+        raw.append(float(betting_pvalue(x, null, "less")[-1]))
+    adjusted = adjust(raw, alpha, method="holm") if names else []
     return [
         CategoryRegression(
             name,
-            int(np.count_nonzero(labels == name)),
+            n,
             net,
             tolerance,
             net < -tolerance,
             p,
-            p <= alpha,
+            q,
+            n >= min_sample and q <= alpha,
+            alpha,
+            min_sample,
+            se,
         )
-        for name, net, p in zip(names, nets, adjusted, strict=True)
+        for name, n, net, p, q, se in zip(names, sizes, nets, raw, adjusted, errors, strict=True)
     ]

@@ -1,4 +1,10 @@
-"""Live A/B outcomes with the user as the unit: two-sample tests, CUPED, clustered errors.
+"""Live A/B outcomes with the user as the unit: a sequential test, and fixed-sample references.
+
+The decision uses :func:`live_sequential`: each arm's per-user means, in the order users first
+gave feedback, get an asymptotic confidence sequence at half the alpha (intersected over time
+once the arm has the minimum number of users); the difference's interval is the candidate's
+lower minus the control's upper bound and so on, valid at every look by the union bound. The
+fixed-sample tests below (Welch, CUPED, clustered errors) stay for reports and offline use.
 
 Feedback events carry an arm, a value and a user key hash. Users (not requests) are the unit:
 each user's mean value is one observation, so heavy users do not dominate and the test's
@@ -17,7 +23,17 @@ import statsmodels.api as sm
 from numpy.typing import ArrayLike
 from statsmodels.stats.weightstats import ttest_ind
 
-__all__ = ["LiveResult", "clustered_difference", "cuped_difference", "user_means", "user_test"]
+from analysis.sequential import asymptotic_cs
+
+__all__ = [
+    "LiveResult",
+    "SequentialLive",
+    "clustered_difference",
+    "cuped_difference",
+    "live_sequential",
+    "user_means",
+    "user_test",
+]
 
 
 @dataclass(frozen=True)
@@ -139,3 +155,65 @@ def clustered_difference(
         raise ValueError("clustered errors need at least 4 users")
     design = np.column_stack([np.ones_like(y), arm])
     return _ols_difference(y, design, margin, "clustered_by_user", groups, arm)
+
+
+@dataclass(frozen=True)
+class SequentialLive:
+    """Candidate minus control in a live metric with its always-valid interval."""
+
+    users_control: int
+    users_candidate: int
+    control_mean: float
+    candidate_mean: float
+    difference: float
+    lower: float
+    upper: float
+    margin: float
+    alpha: float
+    min_users: int
+    superior: bool  # lower > 0
+    noninferior: bool  # lower > -margin
+
+    def to_json(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def _arm_bounds(
+    x: np.ndarray, alpha: float, planned_n: float, min_users: int
+) -> tuple[float, float]:
+    if x.size < min_users:
+        return -np.inf, np.inf
+    lo, hi = asymptotic_cs(x, alpha, planned_n)
+    look = np.arange(1, x.size + 1) >= min_users
+    return float(np.max(np.where(look, lo, -np.inf))), float(np.min(np.where(look, hi, np.inf)))
+
+
+def live_sequential(
+    control: ArrayLike,
+    candidate: ArrayLike,
+    margin: float,
+    alpha: float,
+    planned_n: float,
+    min_users: int,
+) -> SequentialLive:
+    """Per-user means of each arm in time order -> always-valid difference test."""
+    ctrl, cand = np.asarray(control, np.float64), np.asarray(candidate, np.float64)
+    c_lo, c_hi = _arm_bounds(ctrl, alpha / 2, planned_n, min_users)
+    k_lo, k_hi = _arm_bounds(cand, alpha / 2, planned_n, min_users)
+    lower, upper = k_lo - c_hi, k_hi - c_lo
+    c_mean = float(ctrl.mean()) if ctrl.size else float("nan")
+    k_mean = float(cand.mean()) if cand.size else float("nan")
+    return SequentialLive(
+        int(ctrl.size),
+        int(cand.size),
+        c_mean,
+        k_mean,
+        k_mean - c_mean,
+        float(lower),
+        float(upper),
+        margin,
+        alpha,
+        min_users,
+        bool(lower > 0),
+        bool(lower > -margin),
+    )

@@ -29,6 +29,7 @@ __all__ = [
     "asymptotic_cs",
     "eb_cs",
     "msprt_log_evalue",
+    "msprt_log_evalue_last",
     "msprt_lower_bound",
     "msprt_pvalue",
     "normal_mixture_log_evalue",
@@ -128,6 +129,20 @@ def msprt_log_evalue(
     sd = np.sqrt(var)
     m = mde / sd
     return normal_mixture_log_evalue((mean - null) * t / sd, t, m, (prior_sd_ratio * m) ** 2)
+
+
+def msprt_log_evalue_last(
+    x: ArrayLike, nulls: ArrayLike, mde: float, prior_sd_ratio: float = 0.25
+) -> Floats:
+    """:func:`msprt_log_evalue` of the whole stream only, for each of many nulls at once."""
+    if mde <= 0 or prior_sd_ratio <= 0:
+        raise ValueError("mde and prior_sd_ratio must be positive")
+    arr = np.asarray(x, dtype=np.float64)
+    t, mean, var = (float(v[-1]) for v in _running(arr))
+    sd = math.sqrt(var)
+    m = mde / sd
+    s = (mean - np.asarray(nulls, dtype=np.float64)) * t / sd
+    return normal_mixture_log_evalue(s, t, m, (prior_sd_ratio * m) ** 2)
 
 
 def normal_mixture_log_evalue(s: ArrayLike, t: ArrayLike, m: ArrayLike, tau2: ArrayLike) -> Floats:

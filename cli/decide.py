@@ -1,7 +1,9 @@
 """`tunegate decide`: turn an experiment's evidence into a Decision, once or in a loop.
 
 Exit codes: 0 decided; 1 the decision is roll_back or pause (a failed gate), or Redis is
-unreachable; 2 usage or config error (e.g. an unknown experiment).
+unreachable or the server at the URL is not Redis; 2 usage or config error (an unknown
+experiment, a malformed Redis URL, a YAML file whose top level is not a mapping). Each is one
+line on stderr, never a traceback.
 """
 
 from __future__ import annotations
@@ -58,6 +60,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
+    from redis.exceptions import RedisError
+
     settings = settings_from_args(args)
     setup_logging(settings.log_level)
     if args.all == bool(args.experiment):
@@ -76,10 +80,17 @@ def run(args: argparse.Namespace) -> int:
     except TunegateError as exc:
         print(f"tunegate decide: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    except RedisError as exc:  # the URL answers, but not as a Redis server would
+        print(
+            f"tunegate decide: the server at redis.url did not answer as Redis does: {exc}",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
 
 
 async def _main(args: argparse.Namespace, settings: object, names: list[str]) -> int:
     from prometheus_client import CollectorRegistry, start_http_server
+    from redis.exceptions import RedisError
 
     from analysis.controller import Controller
     from analysis.metrics import ControllerMetrics
@@ -113,7 +124,7 @@ async def _main(args: argparse.Namespace, settings: object, names: list[str]) ->
             for name in names:
                 try:
                     decision = await controller.step(name, apply=args.apply)
-                except TunegateError as exc:
+                except (TunegateError, RedisError) as exc:
                     if not args.loop:
                         raise
                     log.warning("decide %s failed: %s", name, exc)

@@ -30,6 +30,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
+    from redis.exceptions import RedisError
+
     settings = settings_from_args(args)
     config = settings.experiment(args.experiment)
     if config is None:
@@ -40,6 +42,12 @@ def run(args: argparse.Namespace) -> int:
         return asyncio.run(_main(args, settings, out))
     except TunegateError as exc:
         print(f"tunegate report: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except RedisError as exc:  # the URL answers, but not as a Redis server would
+        print(
+            f"tunegate report: the server at redis.url did not answer as Redis does: {exc}",
+            file=sys.stderr,
+        )
         return EXIT_FAILED
 
 

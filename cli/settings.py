@@ -95,9 +95,14 @@ def load_settings(path: Path | str | None = None, **overrides: object) -> Settin
         if not yaml_path.is_file():
             raise ConfigError(f"config file {yaml_path} does not exist")
         try:
-            yaml.safe_load(yaml_path.read_text())
+            document = yaml.safe_load(yaml_path.read_text())
         except yaml.YAMLError as exc:
             raise ConfigError(f"config file {yaml_path} is not valid YAML: {exc}") from exc
+        if document is not None and not isinstance(document, dict):
+            raise ConfigError(
+                f"config file {yaml_path}: the top level must be a mapping of sections"
+                f" (redis, upstreams, experiments, ...), not a {type(document).__name__}"
+            )
 
     class _FromFile(Settings):
         @classmethod
@@ -118,4 +123,17 @@ def load_settings(path: Path | str | None = None, **overrides: object) -> Settin
         loaded = _FromFile(**overrides)  # type: ignore[arg-type]  # flags are validated here
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc)) from None
+    _check_redis_url(loaded.redis)
     return Settings.model_construct(**dict(loaded))
+
+
+def _check_redis_url(redis: RedisSettings) -> None:
+    """A URL redis-py cannot parse is a configuration error, found before anything connects."""
+    if redis.url is None:
+        return
+    from redis.connection import parse_url  # the client's own parser: what it accepts, we do
+
+    try:
+        parse_url(redis.url.get_secret_value())  # type: ignore[no-untyped-call]  # untyped upstream
+    except ValueError as exc:
+        raise ConfigError(f"redis.url: {exc}") from None

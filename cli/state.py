@@ -32,6 +32,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
+    from redis.exceptions import RedisError
+
     settings = settings_from_args(args)
     if settings.experiment(args.experiment) is None:
         print(f"tunegate state: unknown experiment {args.experiment!r}", file=sys.stderr)
@@ -46,6 +48,12 @@ def run(args: argparse.Namespace) -> int:
         return asyncio.run(_main(args, settings))
     except TunegateError as exc:
         print(f"tunegate state: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except RedisError as exc:  # the URL answers, but not as a Redis server would
+        print(
+            f"tunegate state: the server at redis.url did not answer as Redis does: {exc}",
+            file=sys.stderr,
+        )
         return EXIT_FAILED
 
 

@@ -38,7 +38,10 @@ class Policy(BaseModel):
     live_margin: float = Field(default=0.02, ge=0)  # live metric non-inferiority margin
     max_judge_inconsistency: float = Field(default=0.35, gt=0, le=1)  # swap disagreement share
     max_dead_letter_share: float = Field(default=0.2, gt=0, le=1)
-    srm_threshold: float = Field(default=0.001, gt=0, lt=1)
+    srm_threshold: float = Field(default=0.001, gt=0, lt=1)  # caps the SRM test's alpha share
+    # minimum samples of the always-valid tests (issue 13; analysis/budget.py splits alpha)
+    min_rollback_pairs: int = Field(default=20, ge=1)  # early roll-back paths, SRM, per category
+    min_live_users: int = Field(default=30, ge=2)  # users per arm before a live test may act
 
 
 class ArmConfig(BaseModel):

@@ -36,7 +36,9 @@ def _win_rate_plot(evidence: Evidence, policy: Policy) -> str:
     ax = fig.add_subplot()
     if gate.n:
         t = np.arange(1, gate.n + 1)
-        ax.fill_between(t, gate.path_lower, gate.path_upper, alpha=0.3, label="confidence sequence")
+        ax.fill_between(
+            t, gate.path_lower, gate.path_upper, alpha=0.3, label="confidence sequence (running)"
+        )
         ax.plot(t, gate.path_mean, label="win rate")
     ax.axhline(0.5, color="grey", linestyle="--", linewidth=1)
     ax.axhline(policy.win_rate_bar, color="green", linestyle=":", linewidth=1, label="bar")
@@ -60,7 +62,10 @@ def _forest_plot(evidence: Evidence, policy: Policy) -> str:
     ax.axvline(0, color="grey", linestyle="--", linewidth=1)
     ax.axvline(-policy.category_regression_tolerance, color="red", linestyle=":", linewidth=1)
     ax.set_yticks(range(len(rows)), [f"{r.category} (n={r.n})" for r in rows])
-    ax.set(xlabel="net score (wins - losses) / n, 95% interval", xlim=(-1, 1))
+    ax.set(
+        xlabel="net score (wins - losses) / n, fixed-sample 95% interval (descriptive)",
+        xlim=(-1, 1),
+    )
     return _png(fig)
 
 

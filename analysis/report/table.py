@@ -1,4 +1,10 @@
-"""The evidence behind a Decision as a rich Table (what `tunegate report` and the demo print)."""
+"""The evidence behind a Decision as a rich Table (what `tunegate report` and the demo print).
+
+The judge row shows the estimate beside the running interval (the intersection over every look,
+which the decision uses) and this look's own interval, and says so when the running one no
+longer contains the estimate; one row per always-valid test gives its statistic, p-value or
+interval, the alpha it was given and whether it fired.
+"""
 
 from __future__ import annotations
 
@@ -25,14 +31,17 @@ def evidence_table(decision: Decision) -> Table:
     """One row per quantity: judge gate, categories, guardrails, SRM, live metrics, decision."""
     ev = decision.evidence
     table = Table(title=f"{decision.experiment}: {decision.action.value}", show_lines=False)
-    for column in ("evidence", "estimate", "interval / bound", "p / status", "n"):
+    table.add_column("evidence", no_wrap=True)
+    for column in ("estimate", "interval / bound", "p / status", "n"):
         table.add_column(column)
     judge, summary = _dict(ev.get("judge")), _dict(ev.get("summary"))
+    drift = " estimate outside: drifted" if judge.get("estimate_outside") else ""
     table.add_row(
         "judge win rate",
         _num(judge.get("win_rate")),
-        f"{_num(judge.get('cs_lower'))} - {_num(judge.get('cs_upper'))}"
-        f" ({judge.get('cs_method', '-')})",
+        f"running {_num(judge.get('cs_lower'))} - {_num(judge.get('cs_upper'))};"
+        f" this look {_num(judge.get('current_lower'))} - {_num(judge.get('current_upper'))}"
+        f" ({judge.get('cs_method', '-')}){drift}",
         f"p = {_num(judge.get('p_value'), '.3g')}",
         str(judge.get("n", 0)),
     )
@@ -45,9 +54,7 @@ def evidence_table(decision: Decision) -> Table:
     )
     for cat in _list(ev.get("categories")):
         status = (
-            "REGRESSION"
-            if cat.get("significant")
-            else ("blocked" if cat.get("beyond_tolerance") else "ok")
+            "REGRESSION" if cat.get("significant") else ("blocked" if cat.get("blocks") else "ok")
         )
         table.add_row(
             f"category {cat.get('category')}",
@@ -79,9 +86,24 @@ def evidence_table(decision: Decision) -> Table:
         table.add_row(
             f"live {label}",
             _num(item.get("difference"), "+.4f"),
-            f"se {_num(item.get('std_error'), '.4f')}",
-            f"p(sup) = {_num(item.get('p_superior'), '.3g')}",
+            f"{_num(item.get('lower'), '+.4f')} - {_num(item.get('upper'), '+.4f')}",
+            "superior" if item.get("superior") else "not shown",
             f"{item.get('users_control', 0)}+{item.get('users_candidate', 0)} users",
+        )
+    for test in _list(ev.get("tests")):
+        shown = (
+            f"p = {_num(test.get('p_value'), '.3g')}"
+            if test.get("p_value") is not None
+            else f"{_num(_first(test.get('interval')), '.4g')} - "
+            f"{_num(_last(test.get('interval')), '.4g')}"
+        )
+        table.add_row(
+            f"test {test.get('name')}",
+            _num(test.get("estimate"), ".4g"),
+            f"{shown} ({test.get('method')})",
+            f"alpha {_num(test.get('alpha'), '.2g')}: {'FIRED' if test.get('fired') else '-'}"
+            f" -> {test.get('acts')}",
+            f"{test.get('n', 0)} (min {test.get('min_sample', 0)})",
         )
     needed = "" if decision.samples_needed is None else f", ~{decision.samples_needed} more"
     table.caption = f"{decision.action.value}{needed}: {decision.reason}"

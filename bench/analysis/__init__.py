@@ -1,5 +1,5 @@
-"""Monte-Carlo study of the promotion rule: false promotions under A/A, stopping times, power."""
+"""Monte Carlo of the decisions: the production decide() on simulated streams, beside naive."""
 
-from bench.analysis.study import StudyConfig, StudyResult, run_study
+from bench.analysis.decisions import Cell, CellResult, run_cell
 
-__all__ = ["StudyConfig", "StudyResult", "run_study"]
+__all__ = ["Cell", "CellResult", "run_cell"]

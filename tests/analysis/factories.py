@@ -7,7 +7,7 @@ import numpy as np
 from tunegate.experiments import ArmConfig, ExperimentConfig
 from tunegate.records import Arm, ArmResult, Endpoint, Pair, Verdict, Winner
 
-__all__ = ["experiment", "pairs_and_verdicts"]
+__all__ = ["experiment", "pairs_and_verdicts", "scored_records"]
 
 NOW = 1_800_000_000.0
 
@@ -72,6 +72,41 @@ def pairs_and_verdicts(
                 winner=winner,
                 score=score,
                 arm_scores={Arm.CANDIDATE: cand, Arm.CONTROL: ctrl},
+                category=category,
+            )
+        )
+    return pairs, verdicts
+
+
+def scored_records(
+    scores: list[float], category: str = "task", start: float = NOW - 600
+) -> tuple[list[Pair], list[Verdict]]:
+    """One pair and one pairwise verdict per score, 0.1 s apart."""
+    pairs, verdicts = [], []
+    for i, score in enumerate(scores):
+        pid = f"s{i}"
+        t = start + i * 0.1
+        pairs.append(
+            Pair(
+                id=pid,
+                experiment="exp",
+                time=t,
+                endpoint=Endpoint.CHAT,
+                request="{}",
+                served_arm=Arm.CONTROL,
+                control=_arm("base", 0.2),
+                candidate=_arm("tuned", 0.2),
+                category=category,
+            )
+        )
+        verdicts.append(
+            Verdict(
+                pair_id=pid,
+                experiment="exp",
+                scorer="pairwise",
+                judge_version="1",
+                time=t + 0.05,
+                score=float(score),
                 category=category,
             )
         )

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import subprocess
+import sys
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -138,3 +144,62 @@ def test_cli_decide_report_and_state(config_file, redis_url, tmp_path, capsys):
     html = (out / "exp.html").read_text()
     assert html.count("data:image/png;base64,") == 3 and "judge win rate" in capsys.readouterr().out
     assert main(["decide", "nope", "--config", str(config_file)]) == 2
+
+
+def _cli(*argv: str, env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """The real console entry point in a subprocess, importing this tree."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    env.update(env_extra or {})
+    return subprocess.run(
+        [sys.executable, "-m", "cli", *argv], capture_output=True, text=True, env=env, timeout=50
+    )
+
+
+def _yaml_with_url(tmp_path: Path, url: str) -> Path:
+    data = _settings("redis://127.0.0.1:1/0").model_dump(mode="json")
+    data["redis"]["url"] = url
+    path = tmp_path / f"tunegate-{len(list(tmp_path.iterdir()))}.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_cli_config_errors_are_one_message_and_exit_2(tmp_path, capsys):
+    listed = tmp_path / "list.yaml"
+    listed.write_text("- redis\n- experiments\n")
+    for config, expected in (
+        (listed, "top level must be a mapping"),
+        (_yaml_with_url(tmp_path, "redis://:x@[bad"), "redis.url: Invalid IPv6 URL"),
+        (_yaml_with_url(tmp_path, "http://127.0.0.1:6379"), "redis.url: Redis URL must specify"),
+    ):
+        for command in ("decide", "report", "state"):
+            with pytest.raises(SystemExit) as exited:
+                main([command, "exp", "--config", str(config)])
+            assert exited.value.code == 2
+            assert expected in capsys.readouterr().err
+    done = _cli("decide", "exp", "--config", str(listed))  # the real entry point, once
+    assert done.returncode == 2 and "top level must be a mapping" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+class _QuietHTTP(BaseHTTPRequestHandler):
+    """A plain HTTP server's handler (answers 400 to what Redis clients send), without logs."""
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def test_cli_against_a_server_that_is_not_redis_exits_1_with_a_message(tmp_path, capsys):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _QuietHTTP)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        config = _yaml_with_url(tmp_path, f"redis://127.0.0.1:{server.server_address[1]}/0")
+        for command in ("decide", "report", "state"):
+            assert main([command, "exp", "--config", str(config)]) == 1
+            err = capsys.readouterr().err
+            # the server answers HTTP and hangs up: a protocol error or a closed connection,
+            # either way one line that names the command, never a traceback
+            assert err.startswith(f"tunegate {command}: ") and len(err.strip().splitlines()) == 1
+    finally:
+        server.shutdown()
+        server.server_close()

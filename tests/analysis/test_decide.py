@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import numpy as np
+import pytest
 
 from analysis.decide import decide
 from analysis.evidence import Evidence, build_evidence
 from tests.analysis.factories import NOW, experiment, pairs_and_verdicts
-from tunegate.records import Action, ExperimentState, Pair, Stage, Verdict
+from tunegate.records import Action, Arm, Decision, ExperimentState, Pair, Stage, Verdict
 
 
 def _evidence(*groups: tuple[list[Pair], list[Verdict]]) -> Evidence:
@@ -70,7 +72,7 @@ def test_clear_loss_rolls_back():
     rng = np.random.default_rng(5)
     d = decide(experiment(), None, _evidence(pairs_and_verdicts(rng, 300, "task", 0.3, 0.8)), NOW)
     assert d.action is Action.ROLL_BACK and d.stage_after is Stage.ROLLED_BACK
-    assert "upper bound" in d.reason
+    assert "below 0.450 (0.5 - loss margin" in d.reason
 
 
 def test_stale_evidence_pauses():
@@ -100,3 +102,99 @@ def test_ab_ramps_then_promotes_at_the_last_weight():
     assert promote.action is Action.PROMOTE and promote.stage_after is Stage.PROMOTED, (
         promote.reason
     )
+
+
+def _ev(decision: Decision) -> dict[str, Any]:
+    """The evidence JSON, typed loosely for reading in assertions."""
+    return decision.evidence
+
+
+def _scored(scores: list[float], category: str = "task") -> Evidence:
+    """Pairwise-style verdicts with the given candidate scores, one pair each, in time order."""
+    from tests.analysis.factories import scored_records
+
+    return build_evidence("exp", *scored_records(scores, category), [])
+
+
+def test_zero_variance_never_gives_p_zero_and_early_losses_wait_for_their_minimum():
+    two = decide(experiment(), None, _scored([0.0, 0.0]), NOW)
+    assert two.action is Action.CONTINUE and "Burn-in" in two.reason
+    ten = decide(experiment(), None, _scored([0.0] * 10), NOW)
+    assert ten.action is Action.CONTINUE
+    tests = {t["name"]: t for t in _ev(ten)["tests"]}
+    assert 0 < tests["judge_loss"]["p_value"] < 1 and tests["judge_loss"]["fired"] is False
+    assert tests["category:task"]["p_value"] > 0
+
+
+def test_a_clear_loss_rolls_back_before_the_burn_in_through_the_always_valid_path():
+    rng = np.random.default_rng(12)
+    scores = list(rng.choice([0.0, 0.5, 1.0], size=60, p=[0.75, 0.15, 0.1]))
+    d = decide(experiment(), None, _scored(scores), NOW)
+    assert d.action is Action.ROLL_BACK, d.reason
+    fired = [t["name"] for t in _ev(d)["tests"] if t["fired"]]
+    assert "judge_loss" in fired and _ev(d)["judge"]["n"] == 60
+
+
+def test_every_test_is_listed_with_its_alpha_and_the_shares_sum_to_alpha():
+    rng = np.random.default_rng(1)
+    ev = _evidence(
+        pairs_and_verdicts(rng, 400, "task", 0.8, 0.55),
+        pairs_and_verdicts(rng, 200, "probe", 0.9, 0.9),
+    )
+    d = decide(experiment(alpha=0.1), None, ev, NOW)
+    tests = d.evidence["tests"]
+    assert isinstance(tests, list)
+    names = [t["name"] for t in tests]
+    for expected in (
+        "judge_superiority",
+        "judge_loss",
+        "judge_equivalence",
+        "category:probe",
+        "category:task",
+        "guardrail:error_rate:breach",
+        "guardrail:latency_p95:holds",
+    ):
+        assert expected in names
+    for t in tests:
+        assert 0 < t["alpha"] < 0.1 and isinstance(t["fired"], bool) and t["min_sample"] >= 1
+        assert t["p_value"] is not None or t["interval"] is not None
+    shares = _ev(d)["alpha"]["shares"]
+    assert sum(shares.values()) == pytest.approx(0.1)
+    assert [t["fired"] for t in tests if t["name"] == "judge_superiority"] == [True]
+
+
+def test_nan_infinite_and_out_of_range_scores_are_refused_and_counted():
+    from tests.analysis.factories import scored_records
+
+    pairs, verdicts = scored_records([1.0] * 30)
+    for i, bad in enumerate([float("nan"), float("inf"), -float("inf"), 1.5, -0.2]):
+        verdicts[i] = verdicts[i].model_copy(update={"score": bad})
+    ev = build_evidence("exp", pairs, verdicts, [])
+    assert ev.judge.n == 25 and ev.judge.bad_scores == 5
+    assert np.all((ev.judge.scores >= 0) & (ev.judge.scores <= 1))
+    d = decide(experiment(), None, ev, NOW)
+    assert _ev(d)["health"]["bad_scores"] == 5
+    assert _ev(d)["summary"]["wins"] == 25
+
+
+def test_evidence_until_equals_building_from_the_records_so_far():
+    rng = np.random.default_rng(3)
+    pairs, verdicts = pairs_and_verdicts(rng, 300, "task", 0.7, 0.6)
+    whole = build_evidence("exp", pairs, verdicts, [])
+    cut = verdicts[149].time
+    part = build_evidence("exp", pairs[:150], verdicts[:150], [])
+    head = whole.until(cut)
+    np.testing.assert_array_equal(head.judge.scores, part.judge.scores)
+    np.testing.assert_array_equal(
+        head.pairs.latency[Arm.CANDIDATE], part.pairs.latency[Arm.CANDIDATE]
+    )
+    assert head.judge.categories == part.judge.categories and head.pairs.n == part.pairs.n
+    assert decide(experiment(), None, head, NOW) == decide(experiment(), None, part, NOW)
+
+
+def test_an_interval_that_excludes_the_estimate_says_why():
+    scores = [1.0] * 140 + [0.5] * 60 + [0.0] * 130 + [0.5] * 10  # wins early, losses late
+    d = decide(experiment(loss_margin=0.4), None, _scored(scores), NOW)
+    judge = d.evidence["judge"]
+    assert isinstance(judge, dict) and judge["estimate_outside"] is True
+    assert "no longer contains the estimate" in d.reason and "this look alone" in d.reason
