@@ -27,7 +27,7 @@ def _time_decide(repeats: int = 200) -> dict[str, float]:
     from analysis.decide import decide
     from analysis.evidence import build_evidence
     from analysis.multiple import adjust
-    from tests.analysis.factories import NOW, experiment, pairs_and_verdicts
+    from bench.analysis.factories import NOW, experiment, pairs_and_verdicts
 
     rng = np.random.default_rng(1)
     pairs, verdicts = [], []

@@ -20,11 +20,11 @@ from prometheus_client import CollectorRegistry
 
 from analysis.controller import Controller
 from analysis.metrics import ControllerMetrics
+from bench.analysis.factories import pairs_and_verdicts
 from cli import decide as decide_cmd
 from cli import report as report_cmd
 from cli import state as state_cmd
 from cli.settings import Settings
-from tests.analysis.factories import pairs_and_verdicts
 from tunegate import keys
 from tunegate.records import Action, Stage, decode_decision, encode
 from tunegate.state import read_audit, read_state

@@ -10,7 +10,7 @@ import pytest
 
 from analysis.decide import decide
 from analysis.evidence import Evidence, build_evidence
-from tests.analysis.factories import NOW, experiment, pairs_and_verdicts
+from bench.analysis.factories import NOW, experiment, pairs_and_verdicts
 from tunegate.records import Action, Arm, Decision, ExperimentState, Pair, Stage, Verdict
 
 
@@ -111,7 +111,7 @@ def _ev(decision: Decision) -> dict[str, Any]:
 
 def _scored(scores: list[float], category: str = "task") -> Evidence:
     """Pairwise-style verdicts with the given candidate scores, one pair each, in time order."""
-    from tests.analysis.factories import scored_records
+    from bench.analysis.factories import scored_records
 
     return build_evidence("exp", *scored_records(scores, category), [])
 
@@ -164,7 +164,7 @@ def test_every_test_is_listed_with_its_alpha_and_the_shares_sum_to_alpha():
 
 
 def test_nan_infinite_and_out_of_range_scores_are_refused_and_counted():
-    from tests.analysis.factories import scored_records
+    from bench.analysis.factories import scored_records
 
     pairs, verdicts = scored_records([1.0] * 30)
     for i, bad in enumerate([float("nan"), float("inf"), -float("inf"), 1.5, -0.2]):

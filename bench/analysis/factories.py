@@ -1,4 +1,4 @@
-"""Build pairs, verdicts and experiments for the analysis tests."""
+"""Build pairs, verdicts and experiments for the analysis tests and the decide() timing bench."""
 
 from __future__ import annotations
 
