@@ -43,9 +43,12 @@ class JudgeSettings(BaseModel):
     concurrency: int = Field(default=8, ge=1)
     batch_size: int = Field(default=16, ge=1)
     claim_idle_seconds: float = Field(default=60.0, gt=0)
+    # wrong answers (no verdict in them) are asked again this many times, then dead-lettered;
+    # "later" (429, 5xx, timeouts) is never given up on: it waits at the rate-limit gate
     max_retries: int = Field(default=4, ge=0)
     backoff_base_seconds: float = Field(default=0.5, ge=0)
-    backoff_max_seconds: float = Field(default=30.0, ge=0)
+    backoff_max_seconds: float = Field(default=30.0, ge=0)  # without a Retry-After
+    retry_after_max_seconds: float = Field(default=600.0, ge=0)  # a longer Retry-After is cut
     strict_family_check: bool = False
     heartbeat_seconds: float = Field(default=5.0, gt=0)
     requests_per_minute: int | None = Field(default=None, ge=1)
@@ -53,7 +56,10 @@ class JudgeSettings(BaseModel):
     cost_per_hour_usd: float | None = Field(default=None, gt=0)
     stream_maxlen: int = Field(default=1_000_000, ge=1000)
     cache_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=1)
-    max_response_chars: int = Field(default=8000, ge=100)  # longer answers are truncated
+    max_response_chars: int = Field(default=8000, ge=100)  # the LLM judge sees no more
+    # every scorer sees at most this much of each answer and of the reference (bounded cost)
+    scorer_max_chars: int = Field(default=200_000, ge=100)
+    regex_timeout_seconds: float = Field(default=1.0, gt=0)  # a reference pattern's search
     rationale_max_chars: int = Field(default=1000, ge=0)
     read_block_ms: int = Field(default=1000, ge=1)
     # per-experiment rubric text; with one the user-rubric template is used for that experiment

@@ -1,9 +1,15 @@
-"""What every scorer shares: the pair's parsed content, the Scorer protocol, arm comparison."""
+"""What every scorer shares: the pair's parsed content, the Scorer protocol, arm comparison.
+
+Every scorer sees capped input (``ScoreContext.of(pair, max_chars=…)``: each answer and the
+reference cut at ``max_chars``, at most ``MAX_VECTORS`` embeddings per arm), and the
+programmatic ones run in a worker thread, so no pair can stall the event loop of a worker.
+"""
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import orjson
@@ -12,7 +18,20 @@ from judge.pairwise import Comparison
 from tunegate.errors import RecordError
 from tunegate.records import Arm, ArmResult, Endpoint, Pair, ParsedResponse, Winner, parse_response
 
-__all__ = ["ArmScorer", "ScoreContext", "Scored", "Scorer", "compare_arms"]
+__all__ = [
+    "DEFAULT_MAX_CHARS",
+    "MAX_VECTORS",
+    "ArmScorer",
+    "ScoreContext",
+    "Scored",
+    "Scorer",
+    "compare_arms",
+]
+
+#: what a scorer sees of each answer and of the reference when the caller names no cap
+DEFAULT_MAX_CHARS = 200_000
+#: embeddings per arm a scorer sees (a retrieval pair's query and documents)
+MAX_VECTORS = 10_000
 
 
 @dataclass(slots=True)
@@ -44,23 +63,50 @@ def _text(parsed: ParsedResponse | None) -> str:
     return parsed.text
 
 
+def _cap(text: str, limit: int) -> tuple[str, bool]:
+    return (text, False) if len(text) <= limit else (text[:limit], True)
+
+
 @dataclass(slots=True)
 class ScoreContext:
-    """One pair with both arms parsed once; an arm that failed or did not parse is ``None``."""
+    """One pair with both arms parsed once; an arm that failed or did not parse is ``None``.
+
+    ``text`` and ``reference`` are what scorers see: cut at ``max_chars``; ``truncated`` says
+    whether anything was cut, and the verdict records it.
+    """
 
     pair: Pair
     candidate: ParsedResponse | None
     control: ParsedResponse | None
+    max_chars: int = DEFAULT_MAX_CHARS
+    truncated: bool = False
+    _texts: dict[Arm, str] = field(default_factory=dict)
+    _reference: str | None = None
 
     @classmethod
-    def of(cls, pair: Pair) -> ScoreContext:
-        return cls(pair, _parsed(pair.candidate), _parsed(pair.control))
+    def of(cls, pair: Pair, *, max_chars: int = DEFAULT_MAX_CHARS) -> ScoreContext:
+        ctx = cls(pair, _parsed(pair.candidate), _parsed(pair.control), max_chars)
+        for arm in (Arm.CANDIDATE, Arm.CONTROL):
+            parsed = ctx.parsed(arm)
+            ctx._texts[arm], cut = _cap(_text(parsed), max_chars)
+            ctx.truncated |= cut
+            if parsed is not None and len(parsed.embeddings) > MAX_VECTORS:
+                parsed.embeddings = parsed.embeddings[:MAX_VECTORS]
+                ctx.truncated = True
+        if pair.reference is not None:
+            ctx._reference, cut = _cap(pair.reference, max_chars)
+            ctx.truncated |= cut
+        return ctx
 
     def parsed(self, arm: Arm) -> ParsedResponse | None:
         return self.candidate if arm is Arm.CANDIDATE else self.control
 
     def text(self, arm: Arm) -> str:
-        return _text(self.parsed(arm))
+        return self._texts.get(arm, "")
+
+    @property
+    def reference(self) -> str | None:
+        return self._reference
 
     @property
     def is_retrieval(self) -> bool:
@@ -95,7 +141,10 @@ class Scorer(Protocol):
 
 
 class ArmScorer(ABC):
-    """A programmatic scorer that scores each arm's text against the pair's reference."""
+    """A programmatic scorer that scores each arm's text against the pair's reference.
+
+    ``score_text`` is plain CPU work on capped input; ``score`` runs it in a worker thread.
+    """
 
     name = "arm"
     version = 1
@@ -110,9 +159,12 @@ class ArmScorer(ABC):
     def score_text(self, text: str, reference: str) -> float:
         """This arm's score in [0, 1]."""
 
-    async def score(self, ctx: ScoreContext) -> Scored:
-        reference = ctx.pair.reference or ""
+    def score_arms(self, candidate: str, control: str, reference: str) -> Scored:
         return compare_arms(
-            self.score_text(ctx.text(Arm.CANDIDATE), reference),
-            self.score_text(ctx.text(Arm.CONTROL), reference),
+            self.score_text(candidate, reference), self.score_text(control, reference)
+        )
+
+    async def score(self, ctx: ScoreContext) -> Scored:
+        return await asyncio.to_thread(
+            self.score_arms, ctx.text(Arm.CANDIDATE), ctx.text(Arm.CONTROL), ctx.reference or ""
         )
