@@ -73,8 +73,14 @@ class HttpJudgeClient(AsyncResource):
         self.model = endpoint.model
         self._sdk: openai.AsyncOpenAI | None = None
 
+    async def __aenter__(self) -> HttpJudgeClient:
+        # the SDK imports its resource modules on first use: pay that at start, not while the
+        # first batch is in flight (and its leases are not being renewed)
+        _ = self._client().chat.completions
+        return self
+
     def _client(self) -> openai.AsyncOpenAI:
-        if self._sdk is None:  # created on first use, inside the running loop
+        if self._sdk is None:  # created inside the running loop
             key = self.endpoint.api_key
             self._sdk = openai.AsyncOpenAI(
                 base_url=self.endpoint.base_url,

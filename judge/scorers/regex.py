@@ -2,7 +2,8 @@
 
 The pattern comes with the pair, so it may backtrack catastrophically: it is searched with the
 ``regex`` package, whose ``timeout`` stops a search that runs past ``timeout_seconds``; such a
-pair is dead-lettered (``scorer_timeout``) rather than holding a worker thread.
+pair is dead-lettered (``scorer_timeout``) rather than holding a worker thread. Compiling is not
+under that timeout, so a reference longer than ``MAX_PATTERN_CHARS`` is not taken as a pattern.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ import regex
 from judge.errors import PermanentJudgeError
 from judge.scorers.base import ArmScorer, ScoreContext
 
-__all__ = ["RegexScorer"]
+__all__ = ["MAX_PATTERN_CHARS", "RegexScorer"]
+
+MAX_PATTERN_CHARS = 4096
 
 
 class RegexScorer(ArmScorer):
@@ -22,7 +25,7 @@ class RegexScorer(ArmScorer):
         self.timeout_seconds = timeout_seconds
 
     def applies(self, ctx: ScoreContext) -> bool:
-        if not super().applies(ctx):
+        if not super().applies(ctx) or len(ctx.reference or "") > MAX_PATTERN_CHARS:
             return False
         try:
             regex.compile(ctx.reference or "")
