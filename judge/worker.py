@@ -19,7 +19,7 @@ import socket
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from itertools import chain
 from typing import cast
 
@@ -32,49 +32,28 @@ from judge.budget import Budget
 from judge.cache import VerdictCache
 from judge.clients import JudgeClient
 from judge.config import JudgeSettings
-from judge.errors import JudgeError
 from judge.family import check_family
 from judge.leases import Leases
 from judge.metrics import JudgeMetrics
 from judge.outcomes import Outcomes, fields_json
 from judge.pairwise import PairwiseJudge
-from judge.routing import resolve_scorers, shortcut
-from judge.scorers import AUTO, Embedder, Registry, Scored, Scorer, build_registry
-from judge.scorers.base import ScoreContext
-from judge.verdicts import build_verdict
+from judge.scorers import AUTO, Embedder, Registry, build_registry
+from judge.scoring import Entry, PairOutcomes
+from judge.stats import WorkerStats
 from tunegate import keys
-from tunegate.errors import ConfigError, RecordError, StoreUnavailable
+from tunegate.errors import ConfigError, StoreUnavailable
 from tunegate.experiments import ExperimentConfig
 from tunegate.lifecycle import AsyncResource
-from tunegate.records import Arm, Pair, Verdict, decode_pair
 from tunegate.redis import store_errors
 
 __all__ = ["STEPS", "JudgeWorker", "StepHook", "WorkerStats"]
 
 log = logging.getLogger(__name__)
 
-#: judge_version of the winner-less verdicts that account for pairs nothing can score
-UNSCORED = "unscored/1"
-Entry = tuple[str, bytes, dict[bytes, bytes], bool]  # experiment, entry id, fields, reclaimed
 #: the points of the write/ack sequence a ``StepHook`` is told about, in the order they happen
 STEPS = ("read", "verdict", "dead_letter", "before_ack", "acked")
 #: called at each step (crash drills kill the process there); production passes none
 StepHook = Callable[[str], None]
-
-
-@dataclass(slots=True)
-class WorkerStats:
-    """What one worker did; also the fields of its heartbeat hash."""
-
-    read: int = 0
-    reclaimed: int = 0
-    verdicts: int = 0
-    duplicates: int = 0
-    dead_letters: int = 0
-    acked: int = 0
-    renewed: int = 0
-    store_errors: int = 0
-    internal_errors: int = 0
 
 
 class JudgeWorker(AsyncResource):
@@ -109,6 +88,7 @@ class JudgeWorker(AsyncResource):
         self._outcomes = Outcomes(redis, self.config.stream_maxlen)
         self._leases = Leases(redis, self.name)
         self._judge: PairwiseJudge | None = None
+        self._pairs: PairOutcomes
         self._on_step = on_step
         self._last_reclaim = 0.0
         self._own_pending = True  # first read: entries this name left unacknowledged, if any
@@ -138,6 +118,10 @@ class JudgeWorker(AsyncResource):
                     f" {unknown[0]!r} (available: auto, {', '.join(sorted(self._registry))})"
                 )
             self.metrics.touch(experiment.name)
+        self._pairs = PairOutcomes(
+            self.config, self._experiments, self._registry, self._outcomes,
+            stats=self.stats, metrics=self.metrics, step=self._step, worker=self.name,
+        )  # fmt: skip
         await self._ensure_groups()
         self._heartbeat = asyncio.create_task(self._beat(), name=f"heartbeat-{self.name}")
 
@@ -302,14 +286,15 @@ class JudgeWorker(AsyncResource):
         async def one(entry: Entry) -> None:
             async with limit:
                 try:
-                    await self._handle(entry)
+                    await self._pairs.handle(entry)
                 except StoreUnavailable:
                     raise  # nothing is acknowledged; the batch comes back after reconnecting
                 except Exception as exc:  # the edge of one pair's task: no crash loop on a bug
                     log.exception("judge worker %s: pair entry %r failed", self.name, entry[1])
                     self.stats.internal_errors += 1
-                    await self._dead_letter(entry[0], entry[1].decode(), fields_json(entry[2]),
-                                            "internal_error", repr(exc))  # fmt: skip
+                    await self._pairs.dead_letter(entry[0], entry[1].decode(),
+                                                  fields_json(entry[2]), "internal_error",
+                                                  repr(exc))  # fmt: skip
 
         try:
             async with asyncio.TaskGroup() as group:
@@ -331,127 +316,6 @@ class JudgeWorker(AsyncResource):
                 self._leases.release(stream, ids)
         self.stats.acked += len(batch)
         self._step("acked")
-
-    # one pair --------------------------------------------------------------------------------
-
-    async def _handle(self, entry: Entry) -> None:
-        experiment, entry_id, fields, _ = entry
-        try:
-            pair = decode_pair(fields)
-            ctx = ScoreContext.of(pair, max_chars=self.config.scorer_max_chars)
-            config = self._experiments[experiment]
-            assert self._registry is not None
-            scorers = resolve_scorers(config.scorers, ctx, self._registry, config.category_scorers)
-            decided = shortcut(ctx)
-        except RecordError as exc:
-            await self._dead_letter(
-                experiment, entry_id.decode(), fields_json(fields), "bad_record", str(exc)
-            )
-            return
-        if pair.candidate is None or pair.control is None:
-            await self._unscored(pair, "unpaired")  # the proxy skipped the mirror, with a reason
-            return
-        if not scorers and decided is None:
-            await self._unscored(pair, "no_scorer")
-            return
-        targets: list[Scorer | None] = [*scorers] if scorers else [None]
-        versions: list[tuple[Scorer | None, str, str]] = []
-        for scorer in targets:
-            name = scorer.name if scorer is not None else AUTO
-            try:
-                version = scorer.judge_version(ctx) if scorer is not None else "shortcut/1"
-            except RecordError as exc:
-                await self._dead_letter(pair.experiment, pair.id, pair.model_dump_json(),
-                                        "bad_record", str(exc), scorer=name)  # fmt: skip
-                continue
-            versions.append((scorer, name, version))
-        markers = [keys.verdict_done(pair.experiment, pair.id, n, v) for _, n, v in versions]
-        for (scorer, name, version), done in zip(
-            versions, await self._outcomes.done(markers), strict=True
-        ):
-            if done:  # a verdict or a dead letter is there already (a redelivered pair)
-                self.stats.duplicates += 1
-                continue
-            await self._score_one(ctx, scorer, name, version, decided)
-
-    async def _score_one(
-        self, ctx: ScoreContext, scorer: Scorer | None, name: str, version: str,
-        decided: Scored | None,
-    ) -> None:  # fmt: skip
-        pair = ctx.pair
-        try:
-            scored = decided
-            if scored is None:
-                assert scorer is not None
-                scored = await scorer.score(ctx)
-        except JudgeError as exc:
-            await self._dead_letter(pair.experiment, pair.id, pair.model_dump_json(), exc.reason,
-                                    str(exc), scorer=name, version=version,
-                                    raw=exc.raw)  # fmt: skip
-            return
-        except RecordError as exc:
-            await self._dead_letter(pair.experiment, pair.id, pair.model_dump_json(), "bad_record",
-                                    str(exc), scorer=name, version=version)  # fmt: skip
-            return
-        except StoreUnavailable:
-            raise
-        except Exception as exc:  # the edge of one scorer: a bug in it fails this outcome only
-            log.exception("judge worker %s: scorer %s failed on pair %s", self.name, name, pair.id)
-            self.stats.internal_errors += 1
-            await self._dead_letter(pair.experiment, pair.id, pair.model_dump_json(),
-                                    "internal_error", repr(exc), scorer=name,
-                                    version=version)  # fmt: skip
-            return
-        verdict = build_verdict(
-            ctx, name, version, scored, rationale_max_chars=self.config.rationale_max_chars
-        )
-        if scored.comparison is not None:
-            lengths = len(ctx.text(Arm.CANDIDATE)), len(ctx.text(Arm.CONTROL))
-            self.metrics.comparison(pair.experiment, scored.comparison, *lengths)
-        await self._write(verdict, keys.verdict_done(pair.experiment, pair.id, name, version))
-
-    async def _unscored(self, pair: Pair, reason: str) -> None:
-        """Account for a pair nothing can score with a verdict that has no winner.
-
-        A single-arm pair (mirror skipped by design) or one no configured scorer applies to is
-        not a judge failure, so it is no dead letter (those count against the judge's health);
-        analysis ignores verdicts without a score.
-        """
-        verdict = Verdict(
-            pair_id=pair.id,
-            experiment=pair.experiment,
-            scorer=AUTO,
-            judge_version=UNSCORED,
-            reason=reason,
-            category=pair.category,
-            served_arm=pair.served_arm,
-            user_key_hash=pair.user_key_hash,
-        )
-        await self._write(verdict, keys.verdict_done(pair.experiment, pair.id, AUTO, UNSCORED))
-
-    async def _write(self, verdict: Verdict, done: str) -> None:
-        if not await self._outcomes.verdict(verdict, done):
-            self.stats.duplicates += 1
-            return
-        self.stats.verdicts += 1
-        self.metrics.verdict(verdict)
-        self._step("verdict")
-
-    async def _dead_letter(
-        self, experiment: str, pair_id: str, pair_json: str, reason: str, error: str,
-        *, scorer: str | None = None, version: str | None = None, raw: str = "",
-    ) -> None:  # fmt: skip
-        log.warning("pair %s (%s) dead-lettered: %s: %s", pair_id, experiment, reason, error)
-        where = {} if scorer is None else {"scorer": scorer, "judge_version": version or "-"}
-        written = await self._outcomes.dead_letter(
-            experiment, pair_id, pair_json, reason=reason, error=error, raw=raw, **where
-        )
-        if not written:
-            self.stats.duplicates += 1
-            return
-        self.stats.dead_letters += 1
-        self.metrics.dead_letters.labels(experiment, reason).inc()
-        self._step("dead_letter")
 
     # heartbeat and leases ----------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ keeps every request body the double received, ``answers`` the (monotonic time, s
 from __future__ import annotations
 
 import asyncio
+import math
 import re
 import threading
 import time
@@ -76,18 +77,24 @@ class JudgeDouble:
     answers: list[tuple[float, int]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _outage_until: float = 0.0
+    _outage_seconds: float = 0.0
     _outage: Step | None = None
 
     def script(self, *steps: Step) -> None:
         with self._lock:
             self.steps.extend(steps)
 
-    def outage(self, seconds: float, *, status: int = 429, retry_after: float | None = 3) -> None:
-        """From now on, for ``seconds``, answer ``status`` with ``Retry-After`` to every call."""
+    def outage(
+        self, seconds: float, *, status: int = 429, retry_after: float | None = 3,
+        from_first_call: bool = False,
+    ) -> None:  # fmt: skip
+        """For ``seconds`` from now (or from the next call), answer every call ``status`` with
+        ``Retry-After``."""
         headers = {} if retry_after is None else {"retry-after": f"{retry_after:g}"}
         with self._lock:
             self._outage = Step(status=status, headers=headers)
-            self._outage_until = time.monotonic() + seconds
+            self._outage_seconds = seconds
+            self._outage_until = math.inf if from_first_call else time.monotonic() + seconds
 
     def statuses(self) -> list[int]:
         with self._lock:
@@ -99,6 +106,8 @@ class JudgeDouble:
 
     def _next(self, prompt: str) -> Step:
         with self._lock:
+            if self._outage is not None and self._outage_until == math.inf:
+                self._outage_until = time.monotonic() + self._outage_seconds
             if self._outage is not None and time.monotonic() < self._outage_until:
                 return self._outage
             if self.steps:
