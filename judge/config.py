@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
@@ -25,6 +26,9 @@ class JudgeEndpoint(BaseModel):
     max_tokens: int = Field(default=512, ge=1)
     temperature: float = Field(default=0.0, ge=0)
     json_schema: bool = True  # request the verdict as a JSON schema (response_format)
+    # the openai SDK's HTTP transport: its aiohttp one (openai.DefaultAioHttpClient), or httpx,
+    # whose connection pool costs several times the CPU per call with dozens of calls in flight
+    http_transport: Literal["aiohttp", "httpx"] = "aiohttp"
 
     @model_validator(mode="after")
     def _one_kind_and_key(self) -> JudgeEndpoint:

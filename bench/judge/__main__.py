@@ -1,7 +1,8 @@
 """`python -m bench.judge`: the judge plane's benchmarks, one command.
 
 - throughput: verdicts/s of the worker machinery with 1 and 4 workers against an instant judge,
-  for the judge's `openai` SDK client and, in the same run, the former aiohttp client;
+  for the judge's `openai` SDK client (aiohttp transport, and httpx) and, in the same run, the
+  former hand-written aiohttp client;
 - savings: the judge calls the identical-answer shortcut and the cache save on a re-run;
 - rouge: ROUGE-L per arm at 1,500 and 20,000 tokens against the LCS it replaced
   (bench.judge.rouge);
@@ -132,10 +133,11 @@ def throughput(client: redis.Redis, config: Path, args: argparse.Namespace) -> N
               f"(runs: {', '.join(f'{v:.0f}' for v in values)}; "
               f"x{median / base:.2f} vs {base_kind} with {base_count})")  # fmt: skip
     for count in args.workers:
-        if len(args.clients) > 1:
-            first, second = (statistics.median(rates[(k, count)]) for k in args.clients[:2])
-            print(f"{args.clients[0]} / {args.clients[1]} with {count} worker(s): "
-                  f"x{first / second:.2f}")  # fmt: skip
+        for kind in args.clients[:-1]:
+            ratio = statistics.median(rates[(kind, count)]) / statistics.median(
+                rates[(base_kind, count)]
+            )
+            print(f"{kind} / {base_kind} with {count} worker(s): x{ratio:.2f}")
 
 
 def savings(client: redis.Redis, config: Path, judge_url: str, args: argparse.Namespace) -> None:
@@ -164,8 +166,8 @@ def main() -> int:
     parser.add_argument("--pairs", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 4])
-    parser.add_argument("--clients", nargs="+", default=["sdk", "aiohttp"],
-                        choices=("sdk", "aiohttp"))  # fmt: skip
+    parser.add_argument("--clients", nargs="+", default=["sdk", "sdk-httpx", "aiohttp"],
+                        choices=("sdk", "sdk-httpx", "aiohttp"))  # fmt: skip
     parser.add_argument("--only", nargs="+", choices=SECTIONS, default=list(SECTIONS))
     parser.add_argument("--outage", type=float, default=120.0, help="drill: seconds of 429s")
     args = parser.parse_args()

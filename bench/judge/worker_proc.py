@@ -1,7 +1,8 @@
 """One benchmark worker process: drain the pairs in burst mode, print timings as JSON.
 
-``python -m bench.judge.worker_proc CONFIG NAME [sdk|aiohttp]``: ``sdk`` (the default) is the
-judge's own client (the `openai` SDK); ``aiohttp`` the former hand-written one, the baseline.
+``python -m bench.judge.worker_proc CONFIG NAME [sdk|sdk-httpx|aiohttp]``: ``sdk`` (the
+default) is the judge's own client (the `openai` SDK on its aiohttp transport), ``sdk-httpx``
+the SDK on httpx, ``aiohttp`` the former hand-written client, the baseline.
 """
 
 from __future__ import annotations
@@ -27,6 +28,11 @@ async def main(config: str, name: str, kind: str) -> None:
         from bench.judge.aiohttp_client import AiohttpJudgeClient
 
         client = AiohttpJudgeClient(endpoint)
+    elif kind == "sdk-httpx" and endpoint is not None:
+        from judge.clients.http import HttpJudgeClient
+
+        httpx_endpoint = endpoint.model_copy(update={"http_transport": "httpx"})
+        client = await HttpJudgeClient(httpx_endpoint).__aenter__()
     try:
         async with (
             connect(settings.redis) as redis,

@@ -1,5 +1,9 @@
 """OpenAI-compatible HTTP judge client (a frontier API or a local vLLM), on the `openai` SDK.
 
+The SDK runs on its aiohttp transport by default (``endpoint.http_transport``): with dozens
+of calls in flight, httpx's connection pool cost about six times the CPU per call
+(``python -m bench.judge`` measures both, and the former hand-written aiohttp client).
+
 This is the seam where the SDK's errors become the judge error tree: 429, 408, 409, 5xx,
 timeouts and connection errors are ``RetryableJudgeError`` carrying the server's
 ``Retry-After``; other 4xx are ``PermanentJudgeError``; a 200 whose body is not a chat
@@ -82,11 +86,17 @@ class HttpJudgeClient(AsyncResource):
     def _client(self) -> openai.AsyncOpenAI:
         if self._sdk is None:  # created inside the running loop
             key = self.endpoint.api_key
+            timeout = self.endpoint.timeout_seconds
             self._sdk = openai.AsyncOpenAI(
                 base_url=self.endpoint.base_url,
                 api_key=key.get_secret_value() if key is not None else "unused",
-                timeout=self.endpoint.timeout_seconds,
+                timeout=timeout,
                 max_retries=0,
+                http_client=(
+                    openai.DefaultAioHttpClient(timeout=timeout)
+                    if self.endpoint.http_transport == "aiohttp"
+                    else None  # the SDK's default httpx client
+                ),
             )
         return self._sdk
 
