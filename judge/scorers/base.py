@@ -79,24 +79,25 @@ class ScoreContext:
     candidate: ParsedResponse | None
     control: ParsedResponse | None
     max_chars: int = DEFAULT_MAX_CHARS
-    truncated: bool = False
-    _texts: dict[Arm, str] = field(default_factory=dict)
-    _reference: str | None = None
+    truncated: bool = field(init=False, default=False)
+    _texts: dict[Arm, str] = field(init=False, default_factory=dict)
+    _reference: str | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        for arm in (Arm.CANDIDATE, Arm.CONTROL):
+            parsed = self.parsed(arm)
+            self._texts[arm], cut = _cap(_text(parsed), self.max_chars)
+            self.truncated |= cut
+            if parsed is not None and len(parsed.embeddings) > MAX_VECTORS:
+                parsed.embeddings = parsed.embeddings[:MAX_VECTORS]
+                self.truncated = True
+        if self.pair.reference is not None:
+            self._reference, cut = _cap(self.pair.reference, self.max_chars)
+            self.truncated |= cut
 
     @classmethod
     def of(cls, pair: Pair, *, max_chars: int = DEFAULT_MAX_CHARS) -> ScoreContext:
-        ctx = cls(pair, _parsed(pair.candidate), _parsed(pair.control), max_chars)
-        for arm in (Arm.CANDIDATE, Arm.CONTROL):
-            parsed = ctx.parsed(arm)
-            ctx._texts[arm], cut = _cap(_text(parsed), max_chars)
-            ctx.truncated |= cut
-            if parsed is not None and len(parsed.embeddings) > MAX_VECTORS:
-                parsed.embeddings = parsed.embeddings[:MAX_VECTORS]
-                ctx.truncated = True
-        if pair.reference is not None:
-            ctx._reference, cut = _cap(pair.reference, max_chars)
-            ctx.truncated |= cut
-        return ctx
+        return cls(pair, _parsed(pair.candidate), _parsed(pair.control), max_chars)
 
     def parsed(self, arm: Arm) -> ParsedResponse | None:
         return self.candidate if arm is Arm.CANDIDATE else self.control

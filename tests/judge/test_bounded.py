@@ -73,6 +73,9 @@ async def test_every_scorer_sees_capped_input():
     ctx = ScoreContext.of(pair, max_chars=1_000)
     assert len(ctx.text(ctx.pair.served_arm)) <= 1_000  # the control "y"
     assert len(ctx.reference or "") == 1_000 and ctx.truncated
+    candidate = ctx.parsed(Arm.CANDIDATE)
+    alone = ScoreContext(pair, candidate, candidate, max_chars=1_000)  # built directly (demo)
+    assert alone.text(Arm.CONTROL) == "x" * 1_000 and alone.truncated
     assert settings.judge.scorer_max_chars >= 100_000  # 20,000 tokens of text fit by default
 
 
