@@ -1,5 +1,5 @@
 # tunegate images. Default target (the last stage, `runtime`): proxy, judge and controller with
-# the `analysis` extra (numpy, scipy, statsmodels, matplotlib) and without torch.
+# the `judge` and `analysis` extras (scorers; numpy, scipy, statsmodels, matplotlib), no torch.
 # `docker build --target proxy .`: the proxy alone, with neither the analysis extra nor torch.
 # `docker build --target models .` adds the `models` extra (torch CPU wheel, transformers, peft,
 # sentence-transformers) for in-process models and the local judge.
@@ -27,9 +27,10 @@ RUN python -m venv /opt/venv \
     && python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; print('\n'.join(p['dependencies']))" > /tmp/requirements.txt \
     && pip install --requirement /tmp/requirements.txt
 
-# The `analysis` extra on top: what the judge's calibration, the controller and reports import.
+# The `judge` and `analysis` extras on top: what the judge's scorers, its calibration, the
+# controller and reports import.
 FROM deps AS analysis-deps
-RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; print('\n'.join(p['optional-dependencies']['analysis']))" > /tmp/analysis.txt \
+RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; print('\n'.join(p['optional-dependencies']['judge'] + p['optional-dependencies']['analysis']))" > /tmp/analysis.txt \
     && pip install --requirement /tmp/analysis.txt
 
 # The `models` extra on top: torch from the CPU wheel index first, so nothing pulls CUDA.

@@ -1,9 +1,12 @@
 """The judge plane's error tree.
 
 JudgeError
-├── RetryableJudgeError   429, 5xx, timeouts, connection errors: retried with backoff and jitter
-└── PermanentJudgeError   other 4xx, or still failing after the retries: the pair is dead-lettered
-    └── ParseFailure      judge output without a recognisable verdict (never turned into a tie)
+├── RetryableJudgeError   late: 429, 5xx, timeouts, connection errors. The pair waits (Retry-After
+│                         honoured, capped backoff) and stays pending; it is never dead-lettered
+└── PermanentJudgeError   wrong: other 4xx; the pair is dead-lettered with the reason
+    └── ParseFailure      an answer without a recognisable verdict, or a body that is not a
+                          chat completion: asked again ``max_retries`` times, then
+                          dead-lettered (never a tie)
 """
 
 from __future__ import annotations
@@ -26,9 +29,20 @@ class JudgeError(TunegateError):
 
 
 class RetryableJudgeError(JudgeError):
-    """A failure worth retrying: rate limit, server error, timeout, connection reset."""
+    """The judge said "later" (rate limit, outage, timeout); ``retry_after`` is its hint, if any."""
 
     reason = "judge_unavailable"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        raw: str = "",
+        reason: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, raw=raw, reason=reason)
+        self.retry_after = retry_after
 
 
 class PermanentJudgeError(JudgeError):

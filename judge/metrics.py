@@ -107,6 +107,11 @@ class JudgeMetrics:
             "tunegate_judge_pending", "Pairs delivered but not yet acknowledged", ex,
             registry=registry,
         )  # fmt: skip
+        self.rate_limited = Gauge(
+            "tunegate_judge_rate_limited_seconds",
+            "How long the LLM judge has answered 'later' (429, 5xx, timeouts); 0 when it answers",
+            ex, registry=registry,
+        )  # fmt: skip
         self.latency = Histogram(
             "tunegate_judge_latency_seconds", "Time to judge one pair (both orders)", ex,
             registry=registry,
@@ -125,6 +130,7 @@ class JudgeMetrics:
         for reason in SHORTCUT_REASONS:
             self.shortcuts.labels(experiment, reason)
         self.pending.labels(experiment)
+        self.rate_limited.labels(experiment)
         self.latency.labels(experiment)
         bias = self._bias.setdefault(experiment, BiasMonitor())
         self._set_bias(experiment, bias)

@@ -1,4 +1,4 @@
-"""Pairwise LLM judge: both orders in independent calls, retries, cache, swap reconciliation.
+"""Pairwise LLM judge: both orders in independent calls, waits, retries, cache, reconciliation.
 
 Order ``candidate_first`` shows the candidate in slot A, ``control_first`` the control. Each
 order's label maps to slot A's score (1, .75, .5, .25, 0; with logprobs, the expected score),
@@ -10,18 +10,18 @@ A therefore produces ties, not wins.
 from __future__ import annotations
 
 import asyncio
-import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal, Protocol
 
 from judge.budget import Budget
 from judge.cache import VerdictCache, cache_digest
 from judge.clients import JudgeClient, JudgeReply
 from judge.config import JudgeEndpoint, JudgeSettings
-from judge.errors import JudgeError, ParseFailure, RetryableJudgeError
+from judge.errors import ParseFailure, RetryableJudgeError
 from judge.parse import SLOT_A_SCORE, expected_score, parse_verdict
 from judge.prompts import JudgeInput, Template, choose_template, render
+from judge.ratelimit import RateLimitGate
 from tunegate.records import OrderVerdict
 
 __all__ = [
@@ -98,8 +98,27 @@ def _truncate(text: str, limit: int) -> tuple[str, bool]:
     return (text, False) if len(text) <= limit else (text[:limit] + " […truncated]", True)
 
 
+def _capped_input(judge_input: JudgeInput, limit: int) -> tuple[JudgeInput, bool]:
+    """The question, reference and rubric cut at ``limit``; of earlier turns the last ``limit``."""
+    question, cut_q = _truncate(judge_input.question, limit)
+    reference, cut_r = _truncate(judge_input.reference or "", limit)
+    rubric, cut_b = _truncate(judge_input.rubric or "", limit)
+    conversation = judge_input.conversation or ""
+    cut_c = len(conversation) > limit
+    if cut_c:
+        conversation = "[…truncated] " + conversation[-limit:]
+    capped = replace(
+        judge_input,
+        question=question,
+        conversation=conversation if judge_input.conversation is not None else None,
+        reference=reference if judge_input.reference is not None else None,
+        rubric=rubric if judge_input.rubric is not None else None,
+    )
+    return capped, cut_q or cut_r or cut_b or cut_c
+
+
 class PairwiseJudge:
-    """An LLM judge client plus retries with backoff and jitter, the cache and the budget."""
+    """An LLM judge client plus its rate-limit gate, retries of wrong answers, cache and budget."""
 
     def __init__(
         self,
@@ -116,6 +135,11 @@ class PairwiseJudge:
         self._cache = cache
         self._budget = budget
         self._observer = observer
+        self.gate = RateLimitGate(
+            backoff_base_seconds=settings.backoff_base_seconds,
+            backoff_max_seconds=settings.backoff_max_seconds,
+            retry_after_max_seconds=settings.retry_after_max_seconds,
+        )
 
     @property
     def model(self) -> str:
@@ -135,19 +159,21 @@ class PairwiseJudge:
         limit = self.settings.max_response_chars
         cand, cut_c = _truncate(candidate, limit)
         ctrl, cut_k = _truncate(control, limit)
+        judge_input, cut_i = _capped_input(judge_input, limit)
         template = choose_template(judge_input)
         started = time.monotonic()
-        try:
-            async with asyncio.TaskGroup() as group:
-                first = group.create_task(
-                    self._order(experiment, template, judge_input, "candidate_first", cand, ctrl)
-                )
-                second = group.create_task(
-                    self._order(experiment, template, judge_input, "control_first", ctrl, cand)
-                )
-        except* JudgeError as failed:  # one order failed for good: the pair fails with it
-            raise failed.exceptions[0] from None
-        orders = [first.result(), second.result()]
+        # Both orders run to their end even when one fails for good, so that what a pair costs
+        # does not depend on which order answered first; then the first failure fails the pair.
+        results = await asyncio.gather(
+            self._order(experiment, template, judge_input, "candidate_first", cand, ctrl),
+            self._order(experiment, template, judge_input, "control_first", ctrl, cand),
+            return_exceptions=True,
+        )
+        orders: list[OrderVerdict] = []
+        for outcome in results:
+            if isinstance(outcome, BaseException):
+                raise outcome
+            orders.append(outcome)
         score, inconsistent = reconcile(
             orders[0].candidate_score or 0.0, orders[1].candidate_score or 0.0
         )
@@ -159,7 +185,7 @@ class PairwiseJudge:
             judge_model=self.model,
             template=template,
             rationale=rationale,
-            input_truncated=cut_c or cut_k,
+            input_truncated=cut_c or cut_k or cut_i,
             latency_s=time.monotonic() - started,
         )
         result.cost_usd = self._cost(result.tokens_in, result.tokens_out)
@@ -201,34 +227,39 @@ class PairwiseJudge:
     async def _call_with_retries(
         self, experiment: str, messages: list[dict[str, str]]
     ) -> tuple[JudgeReply, float]:
-        last: JudgeError | None = None
+        """An answer with a verdict in it. "Later" (429, 5xx, timeouts) waits at the gate for as
+        long as it takes; a wrong answer is asked again ``max_retries`` times, then fails."""
         for attempt in range(self.settings.max_retries + 1):
-            if attempt:
-                await asyncio.sleep(self._backoff(attempt))
-            if self._budget is not None:
-                await self._budget.acquire(experiment)
-            started = time.monotonic()
             try:
-                reply = await self.client.complete(messages)
+                reply, latency = await self.gate.run(lambda: self._attempt(experiment, messages))
                 _slot_a_score(reply)  # parse now, so that a bad answer is retried
-            except (RetryableJudgeError, ParseFailure) as exc:
+            except ParseFailure as exc:
                 self._observe(experiment, exc.reason)
-                last = exc
+                if attempt == self.settings.max_retries:
+                    raise
                 continue
             self._observe(experiment, "ok")
-            if self._budget is not None:
-                self._budget.record(
-                    experiment,
-                    reply.tokens_in + reply.tokens_out,
-                    self._cost(reply.tokens_in, reply.tokens_out),
-                )
-            return reply, time.monotonic() - started
-        assert last is not None
-        raise last
+            return reply, latency
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
-    def _backoff(self, attempt: int) -> float:
-        base = self.settings.backoff_base_seconds * 2 ** (attempt - 1)
-        return float(min(base, self.settings.backoff_max_seconds) * random.uniform(0.5, 1.5))
+    async def _attempt(
+        self, experiment: str, messages: list[dict[str, str]]
+    ) -> tuple[JudgeReply, float]:
+        if self._budget is not None:
+            await self._budget.acquire(experiment)
+        started = time.monotonic()
+        try:
+            reply = await self.client.complete(messages)
+        except RetryableJudgeError as exc:
+            self._observe(experiment, exc.reason)
+            raise
+        if self._budget is not None:
+            self._budget.record(
+                experiment,
+                reply.tokens_in + reply.tokens_out,
+                self._cost(reply.tokens_in, reply.tokens_out),
+            )
+        return reply, time.monotonic() - started
 
 
 def _slot_a_score(reply: JudgeReply) -> tuple[str, float]:

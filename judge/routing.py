@@ -43,7 +43,7 @@ def _auto(ctx: ScoreContext, registry: Registry, by_reference: list[str] | None)
         if by_reference is not None:
             names.extend(by_reference)
         else:
-            names.append("json_fields" if reference_object(ctx.pair.reference) else "normalized")
+            names.append("json_fields" if reference_object(ctx.reference) else "normalized")
     names.append("pairwise")
     return [n for n in names if n in registry]
 

@@ -25,6 +25,7 @@ def build_verdict(
         reason=scored.reason,
         served_arm=pair.served_arm,
         user_key_hash=pair.user_key_hash,
+        input_truncated=ctx.truncated,
     )
     result = scored.comparison
     if result is not None:
@@ -36,6 +37,6 @@ def build_verdict(
         verdict.cost_usd = result.cost_usd
         verdict.rationale = result.rationale[:rationale_max_chars]
         verdict.rationale_truncated = len(result.rationale) > rationale_max_chars
-        verdict.input_truncated = result.input_truncated
+        verdict.input_truncated = ctx.truncated or result.input_truncated
         verdict.latency_s = result.latency_s
     return verdict

@@ -1,10 +1,11 @@
-"""JudgeWorker: the consumer-group loop — read, reclaim stale, score, write verdicts, ack.
+"""JudgeWorker: the consumer-group loop — read, reclaim stale, score, write outcomes, ack.
 
-Delivery is at least once: a pair is acknowledged only after each of its scorers has written a
-verdict or a dead letter, and every write goes through a marker key (SET NX in the same Lua call
-as the XADD), so a pair reclaimed from a dead worker never gets a second verdict per scorer and
-judge version. Entries another worker left pending longer than ``claim_idle_seconds`` are taken
-over with XAUTOCLAIM.
+Delivery is at least once, outcomes exactly once: a pair is acknowledged only after each of its
+scorers has written its one outcome, a verdict or a dead letter, through the marker that both
+kinds share (``judge.outcomes``), so a pair reclaimed from a worker killed anywhere between its
+writes and its XACK gets no second outcome of either kind. Entries another worker left pending
+longer than ``claim_idle_seconds`` are taken over with XAUTOCLAIM; a live worker renews the
+entries it is still judging (``judge.leases``), so a pair waiting out a rate limit stays its own.
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import os
 import socket
 import time
 import uuid
-from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import asdict
 from itertools import chain
 from typing import cast
 
@@ -30,45 +32,29 @@ from judge.budget import Budget
 from judge.cache import VerdictCache
 from judge.clients import JudgeClient
 from judge.config import JudgeSettings
-from judge.deadletter import WRITE_ONCE, DeadLetters, fields_json
-from judge.errors import JudgeError
 from judge.family import check_family
+from judge.leases import Leases
 from judge.metrics import JudgeMetrics
+from judge.outcomes import Outcomes, fields_json
 from judge.pairwise import PairwiseJudge
-from judge.routing import resolve_scorers, shortcut
-from judge.scorers import AUTO, Embedder, Registry, Scored, Scorer, build_registry
-from judge.scorers.base import ScoreContext
-from judge.verdicts import build_verdict
+from judge.scorers import AUTO, Embedder, Registry, build_registry
+from judge.scoring import Entry, PairOutcomes
+from judge.stats import WorkerStats
 from tunegate import keys
-from tunegate.errors import ConfigError, RecordError, StoreUnavailable
+from tunegate.errors import ConfigError, StoreUnavailable
 from tunegate.experiments import ExperimentConfig
 from tunegate.lifecycle import AsyncResource
-from tunegate.records import Arm, Pair, Verdict, decode_pair, encode
 from tunegate.redis import store_errors
 from tunegate.retention import Retention
 
-__all__ = ["JudgeWorker", "WorkerStats"]
+__all__ = ["STEPS", "JudgeWorker", "StepHook", "WorkerStats"]
 
 log = logging.getLogger(__name__)
 
-_DONE_TTL = 30 * 24 * 3600
-#: judge_version of the winner-less verdicts that account for pairs nothing can score
-UNSCORED = "unscored/1"
-Entry = tuple[str, bytes, dict[bytes, bytes], bool]  # experiment, entry id, fields, reclaimed
-
-
-@dataclass(slots=True)
-class WorkerStats:
-    """What one worker did; also the fields of its heartbeat hash."""
-
-    read: int = 0
-    reclaimed: int = 0
-    verdicts: int = 0
-    duplicates: int = 0
-    dead_letters: int = 0
-    acked: int = 0
-    store_errors: int = 0
-    internal_errors: int = 0
+#: the points of the write/ack sequence a ``StepHook`` is told about, in the order they happen
+STEPS = ("read", "verdict", "dead_letter", "before_ack", "acked")
+#: called at each step (crash drills kill the process there); production passes none
+StepHook = Callable[[str], None]
 
 
 class JudgeWorker(AsyncResource):
@@ -85,6 +71,7 @@ class JudgeWorker(AsyncResource):
         metrics: JudgeMetrics | None = None,
         client: JudgeClient | None = None,
         embed: Embedder | None = None,
+        on_step: StepHook | None = None,
         retention: Retention | None = None,
     ) -> None:
         self.config = config
@@ -100,9 +87,11 @@ class JudgeWorker(AsyncResource):
         self._owns_client = False
         self._stop = asyncio.Event()
         self._heartbeat: asyncio.Task[None] | None = None
-        self._retention = retention or Retention()
-        self._dead = DeadLetters(redis, self._retention.dead_letters)
-        self._write_once = redis.register_script(WRITE_ONCE)
+        self._outcomes = Outcomes(redis, retention or Retention())
+        self._leases = Leases(redis, self.name)
+        self._judge: PairwiseJudge | None = None
+        self._pairs: PairOutcomes
+        self._on_step = on_step
         self._last_reclaim = 0.0
         self._own_pending = True  # first read: entries this name left unacknowledged, if any
 
@@ -131,6 +120,10 @@ class JudgeWorker(AsyncResource):
                     f" {unknown[0]!r} (available: auto, {', '.join(sorted(self._registry))})"
                 )
             self.metrics.touch(experiment.name)
+        self._pairs = PairOutcomes(
+            self.config, self._experiments, self._registry, self._outcomes,
+            stats=self.stats, metrics=self.metrics, step=self._step, worker=self.name,
+        )  # fmt: skip
         await self._ensure_groups()
         self._heartbeat = asyncio.create_task(self._beat(), name=f"heartbeat-{self.name}")
 
@@ -172,7 +165,13 @@ class JudgeWorker(AsyncResource):
                 budget=Budget(self.config),
                 observer=self.metrics.call,
             )
-        return build_registry(judge=judge, embed=self._embed, rubrics=self.config.rubrics)
+        self._judge = judge
+        return build_registry(
+            judge=judge,
+            embed=self._embed,
+            rubrics=self.config.rubrics,
+            regex_timeout_seconds=self.config.regex_timeout_seconds,
+        )
 
     async def _ensure_groups(self) -> None:
         for stream in self._streams:
@@ -194,6 +193,7 @@ class JudgeWorker(AsyncResource):
                 if not batch:
                     batch = await self._read(until_idle)
                 if batch:
+                    self._step("read")
                     await self._process(batch)
                 elif until_idle and await self._drained():
                     break
@@ -274,20 +274,29 @@ class JudgeWorker(AsyncResource):
                 return False
         return True
 
+    def _step(self, step: str) -> None:
+        if self._on_step is not None:
+            self._on_step(step)
+
     async def _process(self, batch: list[Entry]) -> None:
         limit = asyncio.Semaphore(self.config.concurrency)
+        by_stream: dict[str, list[bytes]] = {}
+        for experiment, entry_id, _, _ in batch:
+            by_stream.setdefault(keys.pairs(experiment), []).append(entry_id)
+            self._leases.hold(keys.pairs(experiment), entry_id)
 
         async def one(entry: Entry) -> None:
             async with limit:
                 try:
-                    await self._handle(entry)
+                    await self._pairs.handle(entry)
                 except StoreUnavailable:
                     raise  # nothing is acknowledged; the batch comes back after reconnecting
                 except Exception as exc:  # the edge of one pair's task: no crash loop on a bug
                     log.exception("judge worker %s: pair entry %r failed", self.name, entry[1])
                     self.stats.internal_errors += 1
-                    await self._dead_letter(entry[0], entry[1].decode(), fields_json(entry[2]),
-                                            "internal_error", repr(exc))  # fmt: skip
+                    await self._pairs.dead_letter(entry[0], entry[1].decode(),
+                                                  fields_json(entry[2]), "internal_error",
+                                                  repr(exc))  # fmt: skip
 
         try:
             async with asyncio.TaskGroup() as group:
@@ -295,148 +304,60 @@ class JudgeWorker(AsyncResource):
                     group.create_task(one(entry))
         except* StoreUnavailable as failed:
             self._own_pending = True
+            self._leases.clear()
             raise failed.exceptions[0] from None
-        by_stream: dict[str, list[bytes]] = {}
-        for experiment, entry_id, _, _ in batch:
-            by_stream.setdefault(keys.pairs(experiment), []).append(entry_id)
-        with store_errors("judge ack"):
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for stream, ids in by_stream.items():
-                    pipe.xack(stream, keys.JUDGE_GROUP, *ids)
-                await pipe.execute()
+        self._step("before_ack")
+        try:
+            with store_errors("judge ack"):
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    for stream, ids in by_stream.items():
+                        pipe.xack(stream, keys.JUDGE_GROUP, *ids)
+                    await pipe.execute()
+        finally:
+            for stream, ids in by_stream.items():
+                self._leases.release(stream, ids)
         self.stats.acked += len(batch)
+        self._step("acked")
 
-    # one pair --------------------------------------------------------------------------------
+    # heartbeat and leases ----------------------------------------------------------------------
 
-    async def _handle(self, entry: Entry) -> None:
-        experiment, entry_id, fields, reclaimed = entry
-        try:
-            pair = decode_pair(fields)
-            ctx = ScoreContext.of(pair)
-            config = self._experiments[experiment]
-            assert self._registry is not None
-            scorers = resolve_scorers(config.scorers, ctx, self._registry, config.category_scorers)
-            decided = shortcut(ctx)
-        except RecordError as exc:
-            await self._dead_letter(
-                experiment, entry_id.decode(), fields_json(fields), "bad_record", str(exc)
-            )
-            return
-        if pair.candidate is None or pair.control is None:
-            await self._unscored(pair, "unpaired")  # the proxy skipped the mirror, with a reason
-            return
-        if not scorers and decided is None:
-            await self._unscored(pair, "no_scorer")
-            return
-        targets: list[Scorer | None] = [*scorers] if scorers else [None]
-        for scorer in targets:
-            await self._score_one(ctx, scorer, decided, reclaimed)
-
-    async def _score_one(
-        self, ctx: ScoreContext, scorer: Scorer | None, decided: Scored | None, reclaimed: bool
-    ) -> None:
-        pair = ctx.pair
-        name = scorer.name if scorer is not None else AUTO
-        try:
-            version = scorer.judge_version(ctx) if scorer is not None else "shortcut/1"
-            done = keys.verdict_done(pair.experiment, pair.id, name, version)
-            if reclaimed:
-                with store_errors("judge done"):
-                    if await self.redis.exists(done):
-                        self.stats.duplicates += 1
-                        return
-            scored = decided
-            if scored is None:
-                assert scorer is not None
-                scored = await scorer.score(ctx)
-        except JudgeError as exc:
-            await self._dead_letter(pair.experiment, pair.id, pair.model_dump_json(), exc.reason,
-                                    str(exc), scorer=name, raw=exc.raw)  # fmt: skip
-            return
-        except RecordError as exc:
-            await self._dead_letter(pair.experiment, pair.id, pair.model_dump_json(),
-                                    "bad_record", str(exc), scorer=name)  # fmt: skip
-            return
-        verdict = build_verdict(
-            ctx, name, version, scored, rationale_max_chars=self.config.rationale_max_chars
-        )
-        if scored.comparison is not None:
-            lengths = len(ctx.text(Arm.CANDIDATE)), len(ctx.text(Arm.CONTROL))
-            self.metrics.comparison(pair.experiment, scored.comparison, *lengths)
-        await self._write(verdict, done)
-
-    async def _unscored(self, pair: Pair, reason: str) -> None:
-        """Account for a pair nothing can score with a verdict that has no winner.
-
-        A single-arm pair (mirror skipped by design) or one no configured scorer applies to is
-        not a judge failure, so it is no dead letter (those count against the judge's health);
-        analysis ignores verdicts without a score.
-        """
-        verdict = Verdict(
-            pair_id=pair.id,
-            experiment=pair.experiment,
-            scorer=AUTO,
-            judge_version=UNSCORED,
-            reason=reason,
-            category=pair.category,
-            served_arm=pair.served_arm,
-            user_key_hash=pair.user_key_hash,
-        )
-        await self._write(verdict, keys.verdict_done(pair.experiment, pair.id, AUTO, UNSCORED))
-
-    async def _write(self, verdict: Verdict, done: str) -> None:
-        fields = encode(verdict)
-        with store_errors("judge verdict"):
-            written = await self._write_once(
-                keys=[done, keys.verdicts(verdict.experiment)],
-                args=[
-                    _DONE_TTL,
-                    self._retention.verdicts,
-                    "v",
-                    fields["v"],
-                    "json",
-                    fields["json"],
-                ],
-            )
-        if written is None:
-            self.stats.duplicates += 1
-            return
-        self.stats.verdicts += 1
-        self.metrics.verdict(verdict)
-
-    async def _dead_letter(
-        self, experiment: str, pair_id: str, pair_json: str, reason: str, error: str,
-        *, scorer: str = "", raw: str = "",
-    ) -> None:  # fmt: skip
-        log.warning("pair %s (%s) dead-lettered: %s: %s", pair_id, experiment, reason, error)
-        written = await self._dead.write(
-            experiment, pair_id, pair_json, reason=reason, scorer=scorer, error=error, raw=raw
-        )
-        if written:
-            self.stats.dead_letters += 1
-            self.metrics.dead_letters.labels(experiment, reason).inc()
-        else:
-            self.stats.duplicates += 1
-
-    # heartbeat -------------------------------------------------------------------------------
+    @property
+    def rate_limited_seconds(self) -> float:
+        """How long this worker's LLM judge has been answering "later" (0 when it answers)."""
+        return self._judge.gate.limited_seconds if self._judge is not None else 0.0
 
     async def _beat(self) -> None:
-        period = self.config.heartbeat_seconds
+        """Refresh the heartbeat every ``heartbeat_seconds`` and the leases of the entries in
+        flight well within ``claim_idle_seconds``."""
+        period = min(self.config.heartbeat_seconds, self.config.claim_idle_seconds / 3)
+        last_beat = -math.inf
         while True:
             try:
-                fields: dict[FieldT, EncodableT] = {
-                    k: str(v) for k, v in asdict(self.stats).items()
-                }
-                fields |= {"time": str(time.time()), "pid": str(os.getpid())}
-                with store_errors("heartbeat"):
-                    async with self.redis.pipeline(transaction=False) as pipe:
-                        pipe.hset(keys.heartbeat(self.name), mapping=fields)
-                        pipe.expire(keys.heartbeat(self.name), max(1, int(period * 3)))
-                        for stream in self._streams:
-                            pipe.xpending(stream, keys.JUDGE_GROUP)
-                        results = await pipe.execute()
-                for experiment, summary in zip(self._streams.values(), results[2:], strict=True):
-                    self.metrics.pending.labels(experiment).set(summary["pending"])
+                if self._leases.count:
+                    self.stats.renewed += await self._leases.renew()
+                if time.monotonic() - last_beat >= self.config.heartbeat_seconds - period / 2:
+                    await self._heartbeat_once()
+                    last_beat = time.monotonic()
             except (StoreUnavailable, ResponseError) as exc:
                 log.warning("judge worker %s: heartbeat failed: %s", self.name, exc)
             await asyncio.sleep(period)
+
+    async def _heartbeat_once(self) -> None:
+        limited = self.rate_limited_seconds
+        fields: dict[FieldT, EncodableT] = {k: str(v) for k, v in asdict(self.stats).items()}
+        fields |= {
+            "time": str(time.time()),
+            "pid": str(os.getpid()),
+            "rate_limited_seconds": f"{limited:.1f}",
+        }
+        period = self.config.heartbeat_seconds
+        with store_errors("heartbeat"):
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.hset(keys.heartbeat(self.name), mapping=fields)
+                pipe.expire(keys.heartbeat(self.name), max(1, math.ceil(period * 3)))
+                for stream in self._streams:
+                    pipe.xpending(stream, keys.JUDGE_GROUP)
+                results = await pipe.execute()
+        for experiment, summary in zip(self._streams.values(), results[2:], strict=True):
+            self.metrics.pending.labels(experiment).set(summary["pending"])
+            self.metrics.rate_limited.labels(experiment).set(limited)

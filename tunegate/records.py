@@ -230,6 +230,7 @@ class DeadLetter(_Record):
     experiment: str
     pair_id: str
     scorer: str = ""
+    judge_version: str = ""
     reason: str
     error: str = Field(default="", max_length=2000)
     raw: str = Field(default="", max_length=20000)

@@ -1,5 +1,13 @@
-"""`python -m bench.judge`: verdicts/s of the worker machinery with 1 and 4 workers against an
-instant judge, and the judge calls the identical-answer shortcut and the cache save on a re-run.
+"""`python -m bench.judge`: the judge plane's benchmarks, one command.
+
+- throughput: verdicts/s of the worker machinery with 1 and 4 workers against an instant judge,
+  for the judge's `openai` SDK client (aiohttp transport, and httpx) and, in the same run, the
+  former hand-written aiohttp client;
+- savings: the judge calls the identical-answer shortcut and the cache save on a re-run;
+- rouge: ROUGE-L per arm at 1,500 and 20,000 tokens against the LCS it replaced
+  (bench.judge.rouge);
+- drill: a judge answering 429 with Retry-After for two minutes, then recovering
+  (bench.judge.drill; ``--outage`` sets its length).
 
 Everything runs on this machine (embedded redis-server, the instant judge under uvicorn and the
 workers as separate processes), so the figures are the overhead of our code, not of a model.
@@ -59,10 +67,10 @@ def load(client: redis.Redis, pairs: list[Pair]) -> None:
     pipe.execute()
 
 
-def run_workers(config: Path, count: int) -> tuple[float, int]:
+def run_workers(config: Path, count: int, client: str = "sdk") -> tuple[float, int]:
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "bench.judge.worker_proc", str(config), f"w{i}"],
+            [sys.executable, "-m", "bench.judge.worker_proc", str(config), f"w{i}", client],
             stdout=subprocess.PIPE,
         )
         for i in range(count)
@@ -106,11 +114,62 @@ def wait_up(url: str, deadline: float) -> None:
             time.sleep(0.05)
 
 
+def throughput(client: redis.Redis, config: Path, args: argparse.Namespace) -> None:
+    rates: dict[tuple[str, int], list[float]] = {}
+    for _ in range(args.repeats):  # interleaved, so that load on the machine hits both alike
+        for kind in args.clients:
+            for count in args.workers:
+                client.flushall()
+                load(client, make_pairs(args.pairs, 0.0, uuid.uuid4().hex))
+                elapsed, verdicts = run_workers(config, count, kind)
+                assert verdicts == args.pairs, (verdicts, args.pairs)
+                rates.setdefault((kind, count), []).append(verdicts / elapsed)
+    print(f"pairs per run: {args.pairs}, each judged by the pairwise scorer (2 calls)")
+    base_kind, base_count = args.clients[-1], args.workers[0]
+    base = statistics.median(rates[(base_kind, base_count)])
+    for (kind, count), values in rates.items():
+        median = statistics.median(values)
+        print(f"{kind:>8} client, {count} worker(s): median {median:.0f} verdicts/s "
+              f"(runs: {', '.join(f'{v:.0f}' for v in values)}; "
+              f"x{median / base:.2f} vs {base_kind} with {base_count})")  # fmt: skip
+    for count in args.workers:
+        for kind in args.clients[:-1]:
+            ratio = statistics.median(rates[(kind, count)]) / statistics.median(
+                rates[(base_kind, count)]
+            )
+            print(f"{kind} / {base_kind} with {count} worker(s): x{ratio:.2f}")
+
+
+def savings(client: redis.Redis, config: Path, judge_url: str, args: argparse.Namespace) -> None:
+    client.flushall()
+    pairs = make_pairs(args.pairs, 0.3, "savings")
+    load(client, pairs)
+    before = judge_calls(judge_url)
+    run_workers(config, 1)
+    first = judge_calls(judge_url) - before
+    load(client, [p.model_copy(update={"id": uuid.uuid4().hex}) for p in pairs])
+    before = judge_calls(judge_url)
+    run_workers(config, 1)
+    rerun = judge_calls(judge_url) - before
+    naive = 2 * len(pairs)
+    print(f"calls saved: first run {first} of {naive} naive calls "
+          f"(identical shortcut saved {naive - first}, {(naive - first) / naive:.0%}); "
+          f"re-run {rerun} calls (cache saved {naive - rerun - (naive - first)} "
+          f"of the {first} the first run made)")  # fmt: skip
+
+
+SECTIONS = ("throughput", "savings", "rouge", "drill")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.judge")
     parser.add_argument("--pairs", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 4])
+    parser.add_argument("--clients", nargs="+", default=["sdk", "sdk-httpx", "aiohttp"],
+                        choices=("sdk", "sdk-httpx", "aiohttp"))  # fmt: skip
+    parser.add_argument("--only", nargs="+", choices=SECTIONS, default=list(SECTIONS))
+    parser.add_argument("--outage", type=float, default=120.0, help="drill: seconds of 429s")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         from cli.server import free_port
@@ -124,42 +183,24 @@ def main() -> int:
             wait_up(f"{judge_url}/calls", time.monotonic() + 30)
             client = redis.Redis.from_url(redis_url)
             config = write_config(Path(tmp) / "bench.yaml", redis_url, judge_url)
-            rates: dict[int, list[float]] = {}
-            for count in args.workers:
-                for _ in range(args.repeats):
-                    client.flushall()
-                    load(client, make_pairs(args.pairs, 0.0, uuid.uuid4().hex))
-                    elapsed, verdicts = run_workers(config, count)
-                    assert verdicts == args.pairs, (verdicts, args.pairs)
-                    rates.setdefault(count, []).append(verdicts / elapsed)
-            print(f"pairs per run: {args.pairs}, each judged by the pairwise scorer (2 calls)")
-            base = statistics.median(rates[args.workers[0]])
-            for count, values in rates.items():
-                median = statistics.median(values)
-                print(f"{count} worker(s): median {median:.0f} verdicts/s "
-                      f"(runs: {', '.join(f'{v:.0f}' for v in values)}; "
-                      f"x{median / base:.2f} vs {args.workers[0]})")  # fmt: skip
-
+            if "throughput" in args.only:
+                throughput(client, config, args)
+            if "savings" in args.only:
+                savings(client, config, judge_url, args)
             client.flushall()
-            pairs = make_pairs(args.pairs, 0.3, "savings")
-            load(client, pairs)
-            before = judge_calls(judge_url)
-            run_workers(config, 1)
-            first = judge_calls(judge_url) - before
-            load(client, [p.model_copy(update={"id": uuid.uuid4().hex}) for p in pairs])
-            before = judge_calls(judge_url)
-            run_workers(config, 1)
-            rerun = judge_calls(judge_url) - before
-            naive = 2 * len(pairs)
-            print(f"calls saved: first run {first} of {naive} naive calls "
-                  f"(identical shortcut saved {naive - first}, {(naive - first) / naive:.0%}); "
-                  f"re-run {rerun} calls (cache saved {naive - rerun - (naive - first)} "
-                  f"of the {first} the first run made)")  # fmt: skip
             client.close()
         finally:
             judge.terminate()
             judge.wait(10)
             server.stop()
+    if "rouge" in args.only:
+        from bench.judge.rouge import report
+
+        report()
+    if "drill" in args.only:
+        from bench.judge.drill import drill
+
+        drill(outage=args.outage)
     return 0
 
 

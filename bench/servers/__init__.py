@@ -1,1 +1,1 @@
-"""Model-server doubles shared by the benchmarks and the tests (real HTTP, scripted replies)."""
+"""Model-server and judge doubles that the benchmarks and the tests share (real HTTP)."""

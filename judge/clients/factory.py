@@ -13,7 +13,7 @@ async def open_client(endpoint: JudgeEndpoint) -> JudgeClient:
     if endpoint.base_url is not None:
         from judge.clients.http import HttpJudgeClient
 
-        return HttpJudgeClient(endpoint)
+        return await HttpJudgeClient(endpoint).__aenter__()
     from judge.clients.local import LocalJudgeClient
 
     return await LocalJudgeClient(endpoint).__aenter__()

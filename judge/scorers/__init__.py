@@ -40,6 +40,7 @@ def build_registry(
     embed: Embedder | None = None,
     embed_model: str = "custom",
     rubrics: dict[str, str] | None = None,
+    regex_timeout_seconds: float = 1.0,
 ) -> Registry:
     """Every available scorer by name."""
     scorers: list[Scorer] = [
@@ -47,7 +48,7 @@ def build_registry(
         NormalizedScorer(),
         ContainsScorer(),
         JsonFieldsScorer(),
-        RegexScorer(),
+        RegexScorer(timeout_seconds=regex_timeout_seconds),
         RougeLScorer(),
         RetrievalScorer(),
     ]

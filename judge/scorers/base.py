@@ -1,9 +1,15 @@
-"""What every scorer shares: the pair's parsed content, the Scorer protocol, arm comparison."""
+"""What every scorer shares: the pair's parsed content, the Scorer protocol, arm comparison.
+
+Every scorer sees capped input (``ScoreContext.of(pair, max_chars=…)``: each answer and the
+reference cut at ``max_chars``, at most ``MAX_VECTORS`` embeddings per arm), and the
+programmatic ones run in a worker thread, so no pair can stall the event loop of a worker.
+"""
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import orjson
@@ -13,7 +19,20 @@ from tunegate.errors import RecordError
 from tunegate.records import Arm, ArmResult, Endpoint, Pair, Winner
 from tunegate.responses import ParsedResponse, parse_response
 
-__all__ = ["ArmScorer", "ScoreContext", "Scored", "Scorer", "compare_arms"]
+__all__ = [
+    "DEFAULT_MAX_CHARS",
+    "MAX_VECTORS",
+    "ArmScorer",
+    "ScoreContext",
+    "Scored",
+    "Scorer",
+    "compare_arms",
+]
+
+#: what a scorer sees of each answer and of the reference when the caller names no cap
+DEFAULT_MAX_CHARS = 200_000
+#: embeddings per arm a scorer sees (a retrieval pair's query and documents)
+MAX_VECTORS = 10_000
 
 
 @dataclass(slots=True)
@@ -45,23 +64,51 @@ def _text(parsed: ParsedResponse | None) -> str:
     return parsed.text
 
 
+def _cap(text: str, limit: int) -> tuple[str, bool]:
+    return (text, False) if len(text) <= limit else (text[:limit], True)
+
+
 @dataclass(slots=True)
 class ScoreContext:
-    """One pair with both arms parsed once; an arm that failed or did not parse is ``None``."""
+    """One pair with both arms parsed once; an arm that failed or did not parse is ``None``.
+
+    ``text`` and ``reference`` are what scorers see: cut at ``max_chars``; ``truncated`` says
+    whether anything was cut, and the verdict records it.
+    """
 
     pair: Pair
     candidate: ParsedResponse | None
     control: ParsedResponse | None
+    max_chars: int = DEFAULT_MAX_CHARS
+    truncated: bool = field(init=False, default=False)
+    _texts: dict[Arm, str] = field(init=False, default_factory=dict)
+    _reference: str | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        for arm in (Arm.CANDIDATE, Arm.CONTROL):
+            parsed = self.parsed(arm)
+            self._texts[arm], cut = _cap(_text(parsed), self.max_chars)
+            self.truncated |= cut
+            if parsed is not None and len(parsed.embeddings) > MAX_VECTORS:
+                parsed.embeddings = parsed.embeddings[:MAX_VECTORS]
+                self.truncated = True
+        if self.pair.reference is not None:
+            self._reference, cut = _cap(self.pair.reference, self.max_chars)
+            self.truncated |= cut
 
     @classmethod
-    def of(cls, pair: Pair) -> ScoreContext:
-        return cls(pair, _parsed(pair.candidate), _parsed(pair.control))
+    def of(cls, pair: Pair, *, max_chars: int = DEFAULT_MAX_CHARS) -> ScoreContext:
+        return cls(pair, _parsed(pair.candidate), _parsed(pair.control), max_chars)
 
     def parsed(self, arm: Arm) -> ParsedResponse | None:
         return self.candidate if arm is Arm.CANDIDATE else self.control
 
     def text(self, arm: Arm) -> str:
-        return _text(self.parsed(arm))
+        return self._texts.get(arm, "")
+
+    @property
+    def reference(self) -> str | None:
+        return self._reference
 
     @property
     def is_retrieval(self) -> bool:
@@ -96,7 +143,10 @@ class Scorer(Protocol):
 
 
 class ArmScorer(ABC):
-    """A programmatic scorer that scores each arm's text against the pair's reference."""
+    """A programmatic scorer that scores each arm's text against the pair's reference.
+
+    ``score_text`` is plain CPU work on capped input; ``score`` runs it in a worker thread.
+    """
 
     name = "arm"
     version = 1
@@ -111,9 +161,12 @@ class ArmScorer(ABC):
     def score_text(self, text: str, reference: str) -> float:
         """This arm's score in [0, 1]."""
 
-    async def score(self, ctx: ScoreContext) -> Scored:
-        reference = ctx.pair.reference or ""
+    def score_arms(self, candidate: str, control: str, reference: str) -> Scored:
         return compare_arms(
-            self.score_text(ctx.text(Arm.CANDIDATE), reference),
-            self.score_text(ctx.text(Arm.CONTROL), reference),
+            self.score_text(candidate, reference), self.score_text(control, reference)
+        )
+
+    async def score(self, ctx: ScoreContext) -> Scored:
+        return await asyncio.to_thread(
+            self.score_arms, ctx.text(Arm.CANDIDATE), ctx.text(Arm.CONTROL), ctx.reference or ""
         )

@@ -41,6 +41,6 @@ class EmbeddingCosineScorer(ArmScorer):
         return max(0.0, cosine(ref, vec))
 
     async def score(self, ctx: ScoreContext) -> Scored:
-        texts = [ctx.pair.reference or "", ctx.text(Arm.CANDIDATE), ctx.text(Arm.CONTROL)]
+        texts = [ctx.reference or "", ctx.text(Arm.CANDIDATE), ctx.text(Arm.CONTROL)]
         ref, cand, ctrl = await asyncio.to_thread(self._embed, texts)
         return compare_arms(max(0.0, cosine(ref, cand)), max(0.0, cosine(ref, ctrl)))

@@ -63,7 +63,7 @@ class JsonFieldsScorer(ArmScorer):
     name = "json_fields"
 
     def applies(self, ctx: ScoreContext) -> bool:
-        return super().applies(ctx) and reference_object(ctx.pair.reference) is not None
+        return super().applies(ctx) and reference_object(ctx.reference) is not None
 
     def score_text(self, text: str, reference: str) -> float:
         ref = reference_object(reference)

@@ -23,7 +23,7 @@ class PairwiseScorer:
     def judge_input(self, ctx: ScoreContext) -> JudgeInput:
         return input_from_request(
             ctx.pair.request_json(),
-            reference=ctx.pair.reference,
+            reference=ctx.reference,
             rubric=self._rubrics.get(ctx.pair.experiment),
         )
 

@@ -19,9 +19,9 @@ from typing import cast
 import pytest
 import redis
 
+from bench.servers.judge_double import JudgeDouble, prefer_longer
 from cli import main
 from cli.server import serve_in_thread
-from tests.servers.judge_double import JudgeDouble, prefer_longer
 from tunegate import keys
 from tunegate.records import (
     Decision,

@@ -51,6 +51,7 @@ CATALOG: tuple[MetricSpec, ...] = (
     MetricSpec("tunegate_judge_cache_hits_total", "counter", ("experiment",), "judge"),
     MetricSpec("tunegate_judge_shortcut_total", "counter", ("experiment", "reason"), "judge"),
     MetricSpec("tunegate_judge_pending", "gauge", ("experiment",), "judge"),
+    MetricSpec("tunegate_judge_rate_limited_seconds", "gauge", ("experiment",), "judge"),
     MetricSpec("tunegate_judge_latency_seconds", "histogram", ("experiment",), "judge"),
     # analysis / controller
     MetricSpec("tunegate_experiment_stage", "gauge", ("experiment", "stage"), "analysis"),

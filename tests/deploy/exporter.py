@@ -100,6 +100,7 @@ def _experiment(name: str, bad: bool) -> Scenario:
     g["tunegate_judge_first_position_share"] = {(name,): 0.8 if bad else 0.52}
     g["tunegate_judge_longer_preference"] = {(name,): 0.7 if bad else 0.55}
     g["tunegate_judge_pending"] = {(name,): 5000.0 if bad else 10.0}
+    g["tunegate_judge_rate_limited_seconds"] = {(name,): 1800.0 if bad else 0.0}
     g["tunegate_experiment_stage"] = {
         (name, stage): float(stage == ("rolled_back" if bad else "ab"))
         for stage in ("shadow", "ab", "promoted", "rolled_back", "paused")

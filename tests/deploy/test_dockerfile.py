@@ -100,6 +100,7 @@ def test_proxy_target_has_neither_torch_nor_the_statistics_libraries() -> None:
 def test_runtime_target_installs_the_analysis_extra() -> None:
     runs = " ".join(run for stage in chain("runtime") for run in stage.args("RUN"))
     assert "['optional-dependencies']['analysis']" in runs
+    assert "['optional-dependencies']['judge']" in runs
 
 
 def test_models_target_installs_torch_from_the_cpu_index() -> None:

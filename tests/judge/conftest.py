@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 import redis.asyncio as aioredis
 
+from bench.servers.judge_double import JudgeDouble
 from cli.server import serve_in_thread
-from tests.servers.judge_double import JudgeDouble
 
 
 @pytest.fixture

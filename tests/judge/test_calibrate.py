@@ -7,11 +7,11 @@ import math
 
 import pytest
 
+from bench.servers.judge_double import prefer_longer, prefer_slot_a
 from judge.calibrate import LabelledPair, LongerJudge, calibrate, load_golden
 from judge.clients.http import HttpJudgeClient
 from judge.config import JudgeEndpoint, JudgeSettings
 from judge.pairwise import PairwiseJudge
-from tests.servers.judge_double import prefer_longer, prefer_slot_a
 
 
 async def test_longer_baseline_on_hand_made_pairs():

@@ -17,13 +17,13 @@ import orjson
 import redis
 import yaml
 
+from bench.servers.judge_double import Step
 from cli.server import free_port
 from judge.worker import JudgeWorker
 from tests.judge.cli_entry import main as cli
 from tests.judge.helpers import EXP, make_pair, make_settings
-from tests.servers.judge_double import Step
 from tunegate import keys
-from tunegate.records import decode_verdict, encode
+from tunegate.records import decode_dead_letter, decode_verdict, encode
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -98,7 +98,7 @@ async def test_kill_9_mid_batch_leaves_exactly_one_verdict_per_pair(
         victim.stderr.close()  # type: ignore[union-attr]
     assert stats.reclaimed > 0
     verdict_ids = [decode_verdict(f).pair_id for _, f in await aredis.xrange(keys.verdicts(EXP))]
-    dead_ids = [orjson.loads(f[b"pair"])["id"] for _, f in await aredis.xrange(keys.dead(EXP))]
+    dead_ids = [decode_dead_letter(f).pair_id for _, f in await aredis.xrange(keys.dead(EXP))]
     assert sorted(verdict_ids + dead_ids) == sorted(p.id for p in pairs)  # each exactly once
     assert (await aredis.xpending(keys.pairs(EXP), keys.JUDGE_GROUP))["pending"] == 0
 

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import random
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from rouge_score import rouge_scorer
 
 from judge.family import check_family, model_family
 from judge.routing import resolve_scorers, shortcut
@@ -33,7 +37,33 @@ def test_rouge_l_by_hand():
     assert lcs_length(["a", "b", "c", "d"], ["a", "c", "d", "e"]) == 3
     # LCS 3, precision 3/4, recall 3/4 -> F1 .75
     assert rouge_l("a b c d", "a c d e") == pytest.approx(0.75)
-    assert rouge_l("", "") == 1.0 and rouge_l("x", "") == 0.0 and rouge_l("x y", "z") == 0.0
+    # as rouge_score: no tokens on either side scores 0; punctuation and case are not tokens
+    assert rouge_l("", "") == 0.0 and rouge_l("x", "") == 0.0 and rouge_l("x y", "z") == 0.0
+    assert rouge_l("The CAT, sat!", "the cat sat") == 1.0
+
+
+_REFERENCE_ROUGE = rouge_scorer.RougeScorer(["rougeL"])
+_WORDS = st.sampled_from(["the", "cat", "sat", "on", "mat", "Mat", "café", "x_1", "3.5", "a"])
+_TEXT = st.lists(st.one_of(_WORDS, st.text(max_size=6)), max_size=40).map(
+    lambda words: " ".join(words)
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_TEXT, _TEXT)
+def test_rouge_l_equals_the_rouge_score_package(candidate: str, reference: str) -> None:
+    expected = _REFERENCE_ROUGE.score(reference, candidate)["rougeL"].fmeasure
+    assert rouge_l(candidate, reference) == pytest.approx(expected, abs=1e-12)
+
+
+def test_rouge_l_equals_the_reference_on_long_answers() -> None:
+    rng = random.Random(7)
+    words = [f"w{i}" for i in range(60)]
+    for n, m in ((1500, 150), (150, 1500)):
+        candidate = " ".join(rng.choice(words) for _ in range(n))
+        reference = " ".join(rng.choice(words) for _ in range(m))
+        expected = _REFERENCE_ROUGE.score(reference, candidate)["rougeL"].fmeasure
+        assert rouge_l(candidate, reference) == pytest.approx(expected, abs=1e-12)
 
 
 def test_json_answer_extraction():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from typing import Any
 
@@ -11,11 +12,11 @@ import pytest
 import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry
 
+from bench.servers.judge_double import Step, prefer_slot_a
 from cli.settings import Settings
 from judge.metrics import JudgeMetrics
 from judge.worker import JudgeWorker
 from tests.judge.helpers import EXP, arm, make_pair, make_settings
-from tests.servers.judge_double import Step, prefer_slot_a
 from tunegate import keys
 from tunegate.errors import ConfigError
 from tunegate.records import Arm, Pair, Verdict, Winner, decode_dead_letter, decode_verdict, encode
@@ -156,27 +157,97 @@ async def test_malformed_output_is_retried_then_dead_lettered_never_a_tie(
     assert metrics.dead_letters.labels(EXP, "parse_failure")._value.get() == 1
 
 
-async def test_hanging_judge_times_out_and_dead_letters(redis_url, aredis, judge_double, judge_url):
-    judge_double.policy = lambda prompt: Step(delay=5)
-    settings = make_settings(redis_url, judge_url=judge_url, max_retries=1)
+async def test_a_judge_that_hangs_then_answers_gives_a_verdict_not_a_dead_letter(
+    redis_url, aredis, judge_double, judge_url
+):
+    judge_double.script(Step(delay=1), Step(delay=1))  # two calls time out: late, not wrong
+    judge_double.policy = lambda prompt: Step("A>B")
+    settings = make_settings(redis_url, judge_url=judge_url, max_retries=0)
     settings.judge.endpoint.timeout_seconds = 0.2  # type: ignore[union-attr]
+    metrics = JudgeMetrics(CollectorRegistry())
     await add(aredis, make_pair("x", "y"))
     started = time.monotonic()
-    await drain(settings, aredis)
-    assert time.monotonic() - started < 4
-    [letter] = await dead(aredis)
-    assert letter["reason"] == "timeout"
-    assert await verdicts(aredis) == []
+    await drain(settings, aredis, metrics=metrics)
+    assert time.monotonic() - started < 5
+    assert await dead(aredis) == []
+    [v] = await verdicts(aredis)
+    assert {o.label for o in v.orders} == {"A>B"}
+    assert metrics.calls.labels(EXP, "timeout")._value.get() == 2
+    assert metrics.calls.labels(EXP, "ok")._value.get() == 2
 
 
 async def test_4xx_is_permanent(redis_url, aredis, judge_double, judge_url):
     judge_double.policy = lambda prompt: Step(status=400)
     settings = make_settings(redis_url, judge_url=judge_url, max_retries=3)
+    metrics = JudgeMetrics(CollectorRegistry())
+    await add(aredis, make_pair("x", "y"))
+    await drain(settings, aredis, metrics=metrics)
+    [letter] = await dead(aredis)
+    assert letter["reason"] == "judge_rejected" and letter["scorer"] == "pairwise"
+    # both orders always run to their end (the first 400 no longer cancels its sibling), and
+    # neither is retried: exactly one call per order
+    assert len(judge_double.calls) == 2 and judge_double.statuses() == [400, 400]
+    assert metrics.dead_letters.labels(EXP, "judge_rejected")._value.get() == 1
+
+
+async def test_one_order_rejected_the_other_answered_is_one_dead_letter(
+    redis_url, aredis, judge_double, judge_url
+):
+    judge_double.script(Step(status=422), Step("A>B", delay=0.3))
+    settings = make_settings(redis_url, judge_url=judge_url, max_retries=3)
     await add(aredis, make_pair("x", "y"))
     await drain(settings, aredis)
-    [letter] = await dead(aredis)
-    assert letter["reason"] == "judge_rejected"
-    assert len(judge_double.calls) == 2  # one per order, no retries
+    assert [d["reason"] for d in await dead(aredis)] == ["judge_rejected"]
+    assert await verdicts(aredis) == [] and len(judge_double.calls) == 2
+
+
+async def test_rate_limit_waits_for_retry_after_and_loses_no_pair(
+    redis_url, aredis, judge_double, judge_url
+):
+    """429 with Retry-After for longer than the old dead-letter point (7.5 s of retries), then
+    recovery: two workers judge every pair exactly once, none is dead-lettered, and the calls
+    spent waiting are what the Retry-After schedule allows."""
+    outage, retry_after, concurrency, n = 8.0, 2.0, 4, 12
+    judge_double.policy = lambda prompt: Step("A>B")
+    judge_double.outage(outage, retry_after=retry_after)
+    settings = make_settings(
+        redis_url, judge_url=judge_url, concurrency=concurrency, batch_size=4,
+        claim_idle_seconds=1.0,  # far shorter than the outage: leases must keep the pairs
+    )  # fmt: skip
+    pairs = [make_pair(f"cand {i}", f"ctrl {i}") for i in range(n)]
+    await add(aredis, *pairs)
+    metrics = JudgeMetrics(CollectorRegistry())
+    second = aioredis.Redis.from_url(redis_url)
+    limited: list[float] = []
+    async with (
+        JudgeWorker(settings.judge, settings.experiments, aredis, name="a", metrics=metrics) as a,
+        JudgeWorker(settings.judge, settings.experiments, second, name="b") as b,
+    ):
+        runs = [asyncio.create_task(w.run(until_idle=True)) for w in (a, b)]
+        while not all(r.done() for r in runs):
+            limited.append(max(a.rate_limited_seconds, b.rate_limited_seconds))
+            beat = await aredis.hget(keys.heartbeat("a"), "rate_limited_seconds")
+            if beat is not None:
+                limited.append(float(beat))
+            await asyncio.wait(runs, timeout=0.2)
+        stats = [r.result() for r in runs]
+    await second.aclose()
+    got = await verdicts(aredis)
+    assert sorted(v.pair_id for v in got) == sorted(p.id for p in pairs)  # each exactly once
+    assert await dead(aredis) == []
+    statuses = judge_double.statuses()
+    assert statuses.count(200) == 2 * n  # one answered call per order: nothing judged twice
+    waits_allowed = math.ceil(outage / retry_after) + 1  # probes, one per Retry-After
+    assert statuses.count(429) <= 2 * (concurrency * 2 + waits_allowed)
+    assert sum(s.reclaimed for s in stats) == 0  # no pair was taken from a live worker
+    assert max(limited) >= outage - retry_after - 1  # how long it was limited was visible
+    assert a.rate_limited_seconds == 0 and b.rate_limited_seconds == 0
+    assert metrics.calls.labels(EXP, "rate_limited")._value.get() >= 1
+    # after the calls in flight when it began, at most one probe per worker per Retry-After
+    # (the old loop retried every order after a median 0.45 s, and gave up after 7.5 s)
+    first = judge_double.answers[0][0]
+    probes = [t for t, status in judge_double.answers if status == 429 and t > first + 0.5]
+    assert len(probes) <= 2 * math.ceil(outage / retry_after)
 
 
 async def test_cache_makes_a_rerun_free(redis_url, aredis, judge_double, judge_url):
