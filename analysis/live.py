@@ -1,16 +1,16 @@
-"""Live A/B outcomes with the user as the unit: a sequential test, and fixed-sample references.
+"""Live A/B outcomes with the user as the unit: an always-valid test of the difference of means.
 
 The decision uses :func:`live_sequential`: each arm's per-user means, in the order users first
 gave feedback, get an asymptotic confidence sequence at half the alpha (intersected over time
 once the arm has the minimum number of users); the difference's interval is the candidate's
-lower minus the control's upper bound and so on, valid at every look by the union bound. The
-fixed-sample tests below (Welch, CUPED, clustered errors) stay for reports and offline use.
+lower minus the control's upper bound and so on, valid at every look by the union bound.
 
 Feedback events carry an arm, a value and a user key hash. Users (not requests) are the unit:
 each user's mean value is one observation, so heavy users do not dominate and the test's
-independence assumption holds. When a pre-period value exists per user (e.g. feedback from the
-shadow stage, when everyone was served the control) CUPED removes its explained variance; the
-request-level regression with standard errors clustered by user is reported beside it.
+independence assumption holds. (The fixed-sample Welch, CUPED and user-clustered estimators that
+stood here were used by no decision or report, and a fixed-sample test re-run at every look is
+what the always-valid gates replace, so they were removed; CUPED can return as a variance-reduced
+confidence sequence once pre-period feedback is recorded.)
 """
 
 from __future__ import annotations
@@ -19,39 +19,15 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
-import statsmodels.api as sm
 from numpy.typing import ArrayLike
-from statsmodels.stats.weightstats import ttest_ind
 
 from analysis.sequential import asymptotic_cs
 
 __all__ = [
-    "LiveResult",
     "SequentialLive",
-    "clustered_difference",
-    "cuped_difference",
     "live_sequential",
     "user_means",
-    "user_test",
 ]
-
-
-@dataclass(frozen=True)
-class LiveResult:
-    """Candidate minus control in a live metric, its standard error and one-sided p-value."""
-
-    method: str
-    users_control: int
-    users_candidate: int
-    control_mean: float
-    candidate_mean: float
-    difference: float
-    std_error: float
-    p_superior: float  # H0: difference <= 0
-    p_noninferior: float  # H0: difference <= -margin
-
-    def to_json(self) -> dict[str, object]:
-        return asdict(self)
 
 
 def user_means(
@@ -66,95 +42,6 @@ def user_means(
     for (arm, user), items in sums.items():
         out.setdefault(arm, {})[user] = float(np.mean(items))
     return out
-
-
-def user_test(control: ArrayLike, candidate: ArrayLike, margin: float) -> LiveResult:
-    """Welch's t-test on per-user means; raises ValueError with fewer than two users an arm."""
-    ctrl, cand = np.asarray(control, np.float64), np.asarray(candidate, np.float64)
-    if min(ctrl.size, cand.size) < 2:
-        raise ValueError("each arm needs at least two users")
-    with np.errstate(all="ignore"):
-        _, p_sup, _ = ttest_ind(cand, ctrl, alternative="larger", usevar="unequal")
-        _, p_ni, _ = ttest_ind(cand, ctrl, alternative="larger", usevar="unequal", value=-margin)
-    se = float(np.sqrt(cand.var(ddof=1) / cand.size + ctrl.var(ddof=1) / ctrl.size))
-    return LiveResult(
-        "welch_per_user",
-        ctrl.size,
-        cand.size,
-        float(ctrl.mean()),
-        float(cand.mean()),
-        float(cand.mean() - ctrl.mean()),
-        se,
-        _nan_one(p_sup),
-        _nan_one(p_ni),
-    )
-
-
-def _nan_one(p: object) -> float:
-    value = float(p)  # type: ignore[arg-type]  # numpy scalar
-    return 1.0 if np.isnan(value) else value
-
-
-def _ols_difference(
-    y: np.ndarray,
-    design: np.ndarray,
-    margin: float,
-    method: str,
-    groups: np.ndarray | None,
-    arm: np.ndarray,
-) -> LiveResult:
-    model = sm.OLS(y, design)
-    fit = (
-        model.fit(cov_type="cluster", cov_kwds={"groups": groups})
-        if groups is not None
-        else (model.fit(cov_type="HC1"))
-    )
-    diff, se = float(fit.params[1]), float(fit.bse[1])
-    from scipy.stats import norm
-
-    z_sup = diff / se if se > 0 else 0.0
-    z_ni = (diff + margin) / se if se > 0 else 0.0
-    return LiveResult(
-        method,
-        int((arm == 0).sum()),
-        int((arm == 1).sum()),
-        float(y[arm == 0].mean()),
-        float(y[arm == 1].mean()),
-        diff,
-        se,
-        float(norm.sf(z_sup)),
-        float(norm.sf(z_ni)),
-    )
-
-
-def cuped_difference(
-    control: ArrayLike,
-    candidate: ArrayLike,
-    control_pre: ArrayLike,
-    candidate_pre: ArrayLike,
-    margin: float,
-) -> LiveResult:
-    """Per-user outcomes regressed on arm and the centred pre-period covariate (HC1 errors)."""
-    y = np.concatenate([np.asarray(control, np.float64), np.asarray(candidate, np.float64)])
-    x = np.concatenate([np.asarray(control_pre, np.float64), np.asarray(candidate_pre, np.float64)])
-    if x.size != y.size or y.size < 4:
-        raise ValueError("outcomes and pre-period covariates must align, with at least 4 users")
-    arm = np.concatenate([np.zeros(np.size(control)), np.ones(np.size(candidate))])
-    design = np.column_stack([np.ones_like(y), arm, x - x.mean()])
-    return _ols_difference(y, design, margin, "cuped", None, arm)
-
-
-def clustered_difference(
-    arms: ArrayLike, values: ArrayLike, users: Sequence[str], margin: float
-) -> LiveResult:
-    """Request-level regression of value on arm, standard errors clustered by user."""
-    arm = np.asarray(arms, np.float64)
-    y = np.asarray(values, np.float64)
-    _, groups = np.unique(np.asarray(users, dtype=object), return_inverse=True)
-    if len(set(users)) < 4:
-        raise ValueError("clustered errors need at least 4 users")
-    design = np.column_stack([np.ones_like(y), arm])
-    return _ols_difference(y, design, margin, "clustered_by_user", groups, arm)
 
 
 @dataclass(frozen=True)

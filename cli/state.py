@@ -1,7 +1,8 @@
-"""`tunegate state`: show, set, or approve the live state of an experiment.
+"""`tunegate state`: show, set, or approve the live state of an experiment; read its audit log.
 
 `--set-stage S --weight W --reason R` writes a new state as the operator; `--approve` applies
-the latest decision that waits for approval. Exit codes: 0 done; 1 nothing to approve, a stale
+the latest decision that waits for approval; `--audit [N]` prints the newest N state changes
+(who, when, what, why), oldest first. Exit codes: 0 done; 1 nothing to approve, a stale
 state, or Redis unreachable; 2 usage or config error.
 """
 
@@ -11,10 +12,11 @@ import argparse
 import asyncio
 import json
 import sys
+import time
 
 from cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_common, settings_from_args
 from tunegate.errors import TunegateError
-from tunegate.records import Stage
+from tunegate.records import AuditEntry, Stage
 
 __all__ = ["register", "run"]
 
@@ -25,6 +27,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--set-stage", choices=[s.value for s in Stage], default=None)
     group.add_argument("--approve", action="store_true", help="apply the decision waiting")
+    group.add_argument(
+        "--audit",
+        type=int,
+        nargs="?",
+        const=20,
+        default=None,
+        metavar="N",
+        help="print the newest N state changes (default 20), oldest first",
+    )
     parser.add_argument("--weight", type=float, default=None, help="candidate A/B weight")
     parser.add_argument("--reason", default=None, help="why (kept in the audit stream)")
     add_common(parser)
@@ -40,6 +51,9 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     if args.set_stage and not args.reason:
         print("tunegate state: --set-stage needs --reason", file=sys.stderr)
+        return EXIT_USAGE
+    if args.audit is not None and not 1 <= args.audit <= 10_000:
+        print("tunegate state: --audit takes a count from 1 to 10000", file=sys.stderr)
         return EXIT_USAGE
     if args.weight is not None and not 0 <= args.weight <= 1:
         print("tunegate state: --weight must be between 0 and 1", file=sys.stderr)
@@ -61,12 +75,15 @@ async def _main(args: argparse.Namespace, settings: object) -> int:
     from analysis.controller import Controller
     from cli.settings import Settings
     from tunegate.redis import connect
-    from tunegate.state import read_state, write_state
+    from tunegate.state import read_audit, read_state, write_state
 
     assert isinstance(settings, Settings)
     config = settings.experiment(args.experiment)
     assert config is not None
     async with connect(settings.redis) as client:
+        if args.audit is not None:
+            _print_audit(await read_audit(client, config.name, args.audit), as_json=args.json)
+            return EXIT_OK
         if args.approve:
             approved = await Controller(
                 settings.experiments, client, retention=settings.retention
@@ -107,3 +124,18 @@ async def _main(args: argparse.Namespace, settings: object) -> int:
     )
     print(json.dumps(shown) if args.json else "  ".join(f"{k}={v}" for k, v in shown.items()))
     return EXIT_OK
+
+
+def _print_audit(entries: list[AuditEntry], *, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps([entry.model_dump(mode="json") for entry in entries]))
+        return
+    if not entries:
+        print("no state changes recorded")
+    for entry in entries:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(entry.time))
+        before = f"{entry.before.stage.value}@{entry.before.ab_weight:g}" if entry.before else "-"
+        after = f"{entry.after.stage.value}@{entry.after.ab_weight:g}"
+        print(
+            f"{when}Z  v{entry.after.version}  {entry.actor}  {before} -> {after}  {entry.reason}"
+        )

@@ -16,8 +16,10 @@ ProxyError (500)
     ├── UpstreamTimeout (504)          timeout: no complete answer within the deadline
     ├── UpstreamUnavailable (502)      connect: no connection could be opened
     ├── UpstreamReset (502)            reset: the server closed or reset it mid-exchange
-    ├── UpstreamProtocolError (502)    protocol: an answer the client's parser refuses
-    └── UpstreamStatus (relays the upstream's status and body)
+    └── UpstreamProtocolError (502)    protocol: an answer the client's parser refuses
+
+An upstream that answers with an error status is not an exception: its status, body and headers
+are relayed to the client as they are, and the Pair records the arm's error as ``status``.
 """
 
 from __future__ import annotations
@@ -40,7 +42,6 @@ __all__ = [
     "UpstreamError",
     "UpstreamProtocolError",
     "UpstreamReset",
-    "UpstreamStatus",
     "UpstreamTimeout",
     "UpstreamUnavailable",
 ]
@@ -163,18 +164,3 @@ class UpstreamReset(UpstreamUnavailable):
 class UpstreamProtocolError(UpstreamUnavailable):
     code = "upstream_protocol_error"
     reason = "protocol"
-
-
-class UpstreamStatus(UpstreamError):
-    """The upstream answered with an error status: relay its status and body as they are."""
-
-    reason = "status"
-
-    def __init__(self, status: int, body: bytes, content_type: str = "application/json") -> None:
-        super().__init__(f"upstream answered {status}")
-        self.status = status
-        self.raw_body = body
-        self.content_type = content_type
-
-    def body(self) -> bytes:
-        return self.raw_body

@@ -139,6 +139,14 @@ def test_cli_decide_report_and_state(config_file, redis_url, tmp_path, capsys):
     assert decision["action"] == "start_ab" and decision["needs_approval"] is True
     assert main(["state", "exp", "--approve", "--config", str(config_file), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["stage"] == "ab"
+    assert main(["state", "exp", "--audit", "--config", str(config_file), "--json"]) == 0
+    [change] = json.loads(capsys.readouterr().out)
+    assert change["actor"] == "operator" and change["after"]["stage"] == "ab"
+    assert change["before"] is None and change["experiment"] == "exp"
+    assert main(["state", "exp", "--audit", "5", "--config", str(config_file)]) == 0
+    line = capsys.readouterr().out.strip()
+    assert " v1  operator  - -> ab@0.01  " in line, line
+    assert main(["state", "exp", "--audit", "0", "--config", str(config_file)]) == 2
     out = tmp_path / "reports"
     assert main(["report", "exp", "--out", str(out), "--config", str(config_file)]) == 0
     html = (out / "exp.html").read_text()
