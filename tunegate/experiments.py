@@ -39,6 +39,11 @@ class Policy(BaseModel):
     max_judge_inconsistency: float = Field(default=0.35, gt=0, le=1)  # swap disagreement share
     max_dead_letter_share: float = Field(default=0.2, gt=0, le=1)
     srm_threshold: float = Field(default=0.001, gt=0, lt=1)
+    # the offline gate (tunegate eval --record): refuse to start the A/B without a recorded pass
+    require_offline_pass: bool = False
+    offline_version: str | None = (
+        None  # the candidate version to look for; None: its model/upstream
+    )
 
 
 class ArmConfig(BaseModel):

@@ -31,6 +31,7 @@ __all__ = [
     "Endpoint",
     "ExperimentState",
     "Feedback",
+    "OfflineResult",
     "OrderVerdict",
     "Pair",
     "ParsedResponse",
@@ -40,6 +41,7 @@ __all__ = [
     "decode",
     "decode_decision",
     "decode_feedback",
+    "decode_offline_result",
     "decode_pair",
     "decode_verdict",
     "encode",
@@ -222,6 +224,19 @@ class Feedback(_Record):
 R = TypeVar("R", bound="_Record")
 
 
+class OfflineResult(_Record):
+    """The offline gate's answer for one candidate version (``tunegate eval --record``)."""
+
+    experiment: str
+    candidate_version: str
+    time: float = Field(default_factory=time.time)
+    outcome: Literal["pass", "fail", "inconclusive"]
+    reasons: list[str] = Field(default_factory=list)
+    regressions: list[str] = Field(default_factory=list)
+    items_needed: int | None = None
+    report_sha256: str = ""  # digest of the report.json it summarises
+
+
 class ExperimentState(BaseModel):
     """The live state of one experiment, kept in the ``keys.state`` hash; it overrides the config.
 
@@ -286,6 +301,10 @@ def decode_decision(fields: Fields) -> Decision:
 
 def decode_feedback(fields: Fields) -> Feedback:
     return decode(fields, Feedback)
+
+
+def decode_offline_result(fields: Fields) -> OfflineResult:
+    return decode(fields, OfflineResult)
 
 
 class ParsedResponse(BaseModel):
