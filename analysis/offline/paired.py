@@ -10,7 +10,8 @@ Both arms answer the same items, so every test is paired:
   by every statistic of the call) for means, relative changes and corpus metrics built from
   additive per-item statistics (BLEU's n-gram counts, retrieval hits). Vectorised: a resample is a
   row of multinomial counts, so the resampled means are one matrix product.
-- :func:`permutation`: sign-flip permutation test (scipy ``permutation_test``) for judge scores,
+- :func:`permutation`: sign-flip permutation test (vectorised; checked against scipy's
+  ``permutation_test``) for judge scores,
   and :func:`preference` for pairwise judge outcomes (+1 candidate wins, -1 control, 0 tie).
 
 Conventions. ``diff`` is candidate minus control on ``scale`` (absolute, or relative: candidate /
@@ -18,7 +19,8 @@ control - 1). Each comparison tests two one-sided nulls at the boundary ``-margi
 ``p`` is for H0 diff <= -margin (rejecting it is the pass claim: superiority when margin is 0,
 non-inferiority otherwise) and ``p_regression`` for H0 diff >= -margin (rejecting it names a
 regression). The interval is two-sided at ``confidence`` = 1 - 2 alpha, the interval that matches
-one-sided tests at alpha. :func:`holm` adjusts each family across metrics x categories;
+one-sided tests at alpha. :func:`holm` adjusts each family across metrics x categories and
+:func:`holm_gate` as the gate needs it (regression claims of task and probes in one family);
 :func:`verdict` reads pass / warn / fail / inconclusive and :func:`items_needed` how many items
 would settle an inconclusive one. :func:`minimum_detectable_effect` is printed before the run.
 """
@@ -36,8 +38,6 @@ from scipy import stats
 from statsmodels.stats.contingency_tables import mcnemar as sm_mcnemar
 from statsmodels.stats.power import TTestPower
 
-from analysis.multiple import adjust
-
 __all__ = [
     "DEFAULT_RESAMPLES",
     "OVERALL",
@@ -52,12 +52,15 @@ __all__ = [
     "binary_sd",
     "bootstrap",
     "holm",
+    "holm_adjust",
+    "holm_gate",
     "items_needed",
     "mcnemar",
     "mcnemar_two_sided",
     "minimum_detectable_effect",
     "permutation",
     "preference",
+    "sign_flip_p",
     "verdict",
 ]
 
@@ -315,6 +318,39 @@ def bootstrap(
     )
 
 
+def sign_flip_p(
+    differences: ArrayLike, resamples: int = 9999, seed: int = 0
+) -> tuple[float, float]:
+    """One-sided p-values (mean > 0, mean < 0) of the sign-flip permutation test.
+
+    The same test as scipy's ``permutation_test(permutation_type="samples")`` on one sample
+    (the tests compare them), vectorised here as a matrix product of random signs because
+    scipy's generator of pairings costs ~50 ms a call, which dominates a Monte Carlo. All 2**n
+    flips are enumerated (exact) when 2**n <= resamples; otherwise ``resamples`` are drawn and
+    the observed one counted in (p = (1 + hits) / (resamples + 1)).
+    """
+    d = np.asarray(differences, dtype=np.float64)
+    n = d.size
+    observed = float(d.mean())
+    tolerance = abs(observed) * 1e-12 + 1e-15  # scipy's allowance for rounding ties
+    if n < 31 and 2**n <= resamples:
+        codes = np.arange(2**n, dtype=np.int64)[:, None] >> np.arange(n, dtype=np.int64)
+        null = ((codes & 1) * 2 - 1).astype(np.float64) @ d / n
+        greater = int(np.sum(null >= observed - tolerance))
+        less = int(np.sum(null <= observed + tolerance))
+        return greater / null.size, less / null.size
+    rng = np.random.default_rng(seed)
+    chunk = max(1, 2_000_000 // n)
+    greater = less = 0
+    for start in range(0, resamples, chunk):
+        rows = min(chunk, resamples - start)
+        signs = rng.integers(0, 2, size=(rows, n), dtype=np.int8) * 2 - 1
+        null = signs.astype(np.float64) @ d / n
+        greater += int(np.sum(null >= observed - tolerance))
+        less += int(np.sum(null <= observed + tolerance))
+    return (1 + greater) / (resamples + 1), (1 + less) / (resamples + 1)
+
+
 def permutation(
     control: ArrayLike,
     candidate: ArrayLike,
@@ -326,42 +362,29 @@ def permutation(
     alpha: float = 0.05,
     resamples: int = 9999,
     seed: int = 0,
+    resampler: Resampler | None = None,
 ) -> Comparison:
     """Sign-flip permutation test of the mean paired difference of judge scores (absolute scale).
 
     Under H0 the arms are exchangeable within an item, so each difference's sign may flip; the
-    null is shifted to the margin (the differences plus margin). scipy enumerates all flips when
-    2**n <= resamples (exact), else draws ``resamples``. The interval is the paired bootstrap's.
+    null is shifted to the margin (the differences plus margin). See :func:`sign_flip_p`. The
+    interval is the paired bootstrap's.
     """
     _check(alpha, margin, kind)
     a, b = _paired(control, candidate)
     if a.ndim != 1:
         raise ValueError("permutation takes one score per item")
-    shifted = b - a + margin
-
-    def mean(x: FloatArray, axis: int = -1) -> FloatArray:
-        return np.asarray(np.mean(x, axis=axis))
-
-    p_values = []
-    for alternative in ("greater", "less"):
-        result = stats.permutation_test(
-            (shifted,),
-            mean,
-            permutation_type="samples",
-            vectorized=True,
-            n_resamples=resamples,
-            alternative=alternative,
-            rng=np.random.default_rng(seed),
-        )
-        p_values.append(float(result.pvalue))
-    interval = bootstrap(a, b, metric=metric, category=category, alpha=alpha, seed=seed)
+    p_greater, p_less = sign_flip_p(b - a + margin, resamples, seed)
+    interval = bootstrap(
+        a, b, metric=metric, category=category, alpha=alpha, seed=seed, resampler=resampler
+    )
     return replace(
         interval,
         kind=kind,
         margin=margin,
         test="permutation",
-        p=p_values[0],
-        p_regression=p_values[1],
+        p=p_greater,
+        p_regression=p_less,
     )
 
 
@@ -373,6 +396,7 @@ def preference(
     alpha: float = 0.05,
     resamples: int = 9999,
     seed: int = 0,
+    resampler: Resampler | None = None,
 ) -> Comparison:
     """Pairwise judge outcomes per item (+1 candidate wins, -1 control wins, 0 tie; both orders
     averaged may give +-0.5): control and candidate are the win shares, diff their difference."""
@@ -387,6 +411,7 @@ def preference(
         alpha=alpha,
         resamples=resamples,
         seed=seed,
+        resampler=resampler,
     )
     return replace(
         result,
@@ -395,15 +420,52 @@ def preference(
     )
 
 
+def holm_adjust(p_values: Sequence[float]) -> list[float]:
+    """Holm's step-down adjusted p-values: the k-th smallest times (m - k + 1), made monotone.
+
+    Hand-written (the few lines the method is) because statsmodels' ``multipletests`` runs a
+    full ``gc.collect()`` on every call (~0.1 s here), which dominated the A/A Monte Carlo; the
+    tests check it against ``multipletests(method="holm")``.
+    """
+    p = np.asarray(p_values, dtype=np.float64)
+    if p.size == 0:
+        return []
+    if np.any((p < 0) | (p > 1)):
+        raise ValueError("p-values must lie in [0, 1]")
+    order = np.argsort(p, kind="stable")
+    scaled = (p.size - np.arange(p.size)) * p[order]
+    adjusted = np.empty_like(p)
+    adjusted[order] = np.minimum(np.maximum.accumulate(scaled), 1.0)
+    return [float(x) for x in adjusted]
+
+
 def holm(comparisons: Sequence[Comparison], alpha: float = 0.05) -> list[Comparison]:
     """Holm across the comparisons (metrics x categories), each family of claims on its own:
-    the pass p-values and the regression p-values (statsmodels ``multipletests``)."""
-    adjusted = adjust([c.p for c in comparisons], alpha)
-    adjusted_regression = adjust([c.p_regression for c in comparisons], alpha)
+    the pass p-values and the regression p-values. ``alpha`` is kept for the call's symmetry with
+    :func:`verdict`; adjusted p-values do not depend on it."""
+    if not 0 < alpha < 0.5:
+        raise ValueError(f"alpha must be in (0, 0.5), got {alpha}")
+    adjusted = holm_adjust([c.p for c in comparisons])
+    adjusted_regression = holm_adjust([c.p_regression for c in comparisons])
     return [
         replace(c, p_adjusted=p, p_regression_adjusted=q)
         for c, p, q in zip(comparisons, adjusted, adjusted_regression, strict=True)
     ]
+
+
+def holm_gate(
+    task: Sequence[Comparison], probes: Sequence[Comparison]
+) -> tuple[list[Comparison], list[Comparison]]:
+    """Holm as the gate reads it: pass claims within their own family (the task's superiority,
+    the probes' non-inferiority), regression claims across task and probes together — so the
+    chance that an unchanged model fails the run anywhere stays at alpha (the A/A study)."""
+    regression = holm_adjust([c.p_regression for c in [*task, *probes]])
+    passes = holm_adjust([c.p for c in task]) + holm_adjust([c.p for c in probes])
+    both = [
+        replace(c, p_adjusted=p, p_regression_adjusted=q)
+        for c, p, q in zip([*task, *probes], passes, regression, strict=True)
+    ]
+    return both[: len(task)], both[len(task) :]
 
 
 def verdict(comparison: Comparison, alpha: float = 0.05, fail_drop: float | None = None) -> Verdict:

@@ -16,12 +16,15 @@ from analysis.offline.paired import (
     binary_sd,
     bootstrap,
     holm,
+    holm_adjust,
+    holm_gate,
     items_needed,
     mcnemar,
     mcnemar_two_sided,
     minimum_detectable_effect,
     permutation,
     preference,
+    sign_flip_p,
     verdict,
 )
 
@@ -228,3 +231,51 @@ def test_items_needed_reaches_the_power_it_promises():
     assert z >= stats.norm.ppf(0.95) + stats.norm.ppf(0.8)
     z_before = 0.07 / (0.5 / math.sqrt(total - 1))
     assert z_before < stats.norm.ppf(0.95) + stats.norm.ppf(0.8)
+
+
+def test_sign_flip_matches_scipy_permutation_test():
+    rng = np.random.default_rng(5)
+    for n, resamples in ((8, 9999), (12, 9999), (200, 20000)):
+        d = rng.normal(0.1, 1, n)
+        ours = sign_flip_p(d, resamples=resamples, seed=1)
+        for alternative, mine in zip(("greater", "less"), ours, strict=True):
+            ref = stats.permutation_test(
+                (d,),
+                lambda x, axis=-1: np.mean(x, axis=axis),
+                permutation_type="samples",
+                vectorized=True,
+                n_resamples=resamples,
+                alternative=alternative,
+                rng=np.random.default_rng(2),
+            ).pvalue
+            exact = 2**n <= resamples
+            assert mine == pytest.approx(ref, abs=1e-12 if exact else 0.01), (n, alternative)
+
+
+def test_holm_adjust_and_the_gate_family():
+    rng = np.random.default_rng(8)
+    for _ in range(8):
+        p = rng.random(int(rng.integers(1, 15))) ** 3
+        assert holm_adjust(list(p)) == pytest.approx(list(multipletests(p, method="holm")[1]))
+    assert holm_adjust([]) == []
+    task = [_c(0.01, 0.5), _c(0.2, 0.03)]
+    probes = [_c(0.02, 0.02), _c(0.5, 0.6)]
+    t, pr = holm_gate(task, probes)
+    # pass claims adjusted within each family of two; regression claims across all four
+    assert [c.p_adjusted for c in t] == pytest.approx([0.02, 0.2])
+    assert [c.p_adjusted for c in pr] == pytest.approx([0.04, 0.5])
+    regression = [c.p_regression_adjusted for c in t + pr]
+    assert regression == pytest.approx(
+        list(multipletests([0.5, 0.03, 0.02, 0.6], method="holm")[1])
+    )
+
+
+def test_aa_false_fail_and_false_pass_stay_at_alpha():
+    """Reduced A/A study (the full one: python -m bench.offline.stats --aa-runs 2000)."""
+    from bench.offline.aa import AAConfig, run_aa
+
+    result = run_aa(AAConfig(runs=200, resamples=1000, permutation_resamples=999, seed=7))
+    assert result.runs == 200
+    # 200 runs: the observed rate of a true 5 % lies below 0.085 with 95 % probability
+    assert result.false_fail <= 0.085
+    assert result.false_pass <= 0.085
