@@ -4,23 +4,22 @@ Every metric returns one value per item so that the comparison can be paired. Co
 (macro-F1, corpus BLEU, corpus chrF) also return per-item *sufficient statistics* whose column
 sums give the corpus score; a paired bootstrap resamples items and sums their rows, which is how
 sacrebleu's own significance test resamples BLEU (its ``_extract_corpus_statistics`` and
-``_compute_score_from_stats``, used here for the same reason). Rubric checks are written here:
-they are the project's checkable sub-criteria, not a published metric.
+``_compute_score_from_stats``, used here for the same reason). The libraries load on first use:
+rouge-score pulls in nltk, seconds of start-up that a run without ROUGE should not pay. Rubric
+checks are written here: they are the project's checkable sub-criteria, not a published metric.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from rouge_score import rouge_scorer
-from sacrebleu.metrics.bleu import BLEU
-from sacrebleu.metrics.chrf import CHRF
-from sklearn.metrics import f1_score
 
 __all__ = [
     "CorpusStatistic",
@@ -74,6 +73,8 @@ def normalize_label(text: str) -> str:
 # ---------------------------------------------------------------- classification: macro-F1
 def macro_f1(predictions: Sequence[str], references: Sequence[str]) -> float:
     """Macro-F1 over the reference classes (scikit-learn); unseen predictions count as wrong."""
+    from sklearn.metrics import f1_score
+
     labels = sorted(set(references))
     return float(f1_score(references, predictions, labels=labels, average="macro", zero_division=0))
 
@@ -106,52 +107,64 @@ def macro_f1_statistic(predictions: Sequence[str], references: Sequence[str]) ->
 
 
 # ---------------------------------------------------------------- summarization: ROUGE-L
-_ROUGE = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
+@functools.cache
+def _rouge() -> Any:
+    from rouge_score import rouge_scorer
+
+    return rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
 
 
 def rouge_l(text: str, reference: str) -> float:
     """ROUGE-L F1 (rouge-score, the reference implementation of Lin 2004)."""
-    return float(_ROUGE.score(reference, text)["rougeL"].fmeasure)
+    return float(_rouge().score(reference, text)["rougeL"].fmeasure)
 
 
 # ---------------------------------------------------------------- translation: BLEU, chrF
-_SENTENCE_BLEU = BLEU(effective_order=True)
-_CORPUS_BLEU = BLEU()
-_CHRF = CHRF()
+@functools.cache
+def _sacrebleu(name: str) -> Any:
+    """sacrebleu's metric objects: sentence BLEU (effective order), corpus BLEU, chrF."""
+    from sacrebleu.metrics.bleu import BLEU
+    from sacrebleu.metrics.chrf import CHRF
+
+    if name == "sentence_bleu":
+        return BLEU(effective_order=True)
+    return BLEU() if name == "bleu" else CHRF()
 
 
 def sentence_bleu(text: str, reference: str) -> float:
     """Sentence BLEU in [0, 1] (sacrebleu, effective order for short sentences)."""
-    return float(_SENTENCE_BLEU.sentence_score(text, [reference]).score) / 100
+    return float(_sacrebleu("sentence_bleu").sentence_score(text, [reference]).score) / 100
 
 
 def sentence_chrf(text: str, reference: str) -> float:
     """Sentence chrF in [0, 1] (sacrebleu)."""
-    return float(_CHRF.sentence_score(text, [reference]).score) / 100
+    return float(_sacrebleu("chrf").sentence_score(text, [reference]).score) / 100
 
 
 def bleu_statistic(texts: Sequence[str], references: Sequence[str]) -> CorpusStatistic:
     """Corpus BLEU from per-sentence n-gram counts (sacrebleu's corpus score on their sums)."""
+    bleu = _sacrebleu("bleu")
     stats = np.asarray(
-        _CORPUS_BLEU._extract_corpus_statistics(list(texts), [list(references)]), dtype=float
+        bleu._extract_corpus_statistics(list(texts), [list(references)]), dtype=float
     )
 
     def reduce(total: NDArray[np.float64]) -> float:
         counts = [round(float(v)) for v in total]
-        return float(_CORPUS_BLEU._compute_score_from_stats(counts).score) / 100
+        return float(bleu._compute_score_from_stats(counts).score) / 100
 
     return CorpusStatistic(stats.reshape(len(texts), -1), reduce)
 
 
 def chrf_statistic(texts: Sequence[str], references: Sequence[str]) -> CorpusStatistic:
     """Corpus chrF from per-sentence character and word n-gram counts (sacrebleu)."""
+    chrf = _sacrebleu("chrf")
     stats = np.asarray(
-        _CHRF._extract_corpus_statistics(list(texts), [list(references)]), dtype=float
+        chrf._extract_corpus_statistics(list(texts), [list(references)]), dtype=float
     )
 
     def reduce(total: NDArray[np.float64]) -> float:
         counts = [round(float(v)) for v in total]
-        return float(_CHRF._compute_score_from_stats(counts).score) / 100
+        return float(chrf._compute_score_from_stats(counts).score) / 100
 
     return CorpusStatistic(stats.reshape(len(texts), -1), reduce)
 

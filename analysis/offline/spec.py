@@ -211,7 +211,9 @@ class EvalSpec(BaseModel):
         """The spec with its relative paths taken from ``base`` (the spec file's folder)."""
 
         def fix(path: Path | None) -> Path | None:
-            return None if path is None or path.is_absolute() else base / path
+            if path is None or path.is_absolute():
+                return path
+            return base / path
 
         data = self.model_dump()
         for group in ("tests", "embeddings"):

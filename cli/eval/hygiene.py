@@ -86,4 +86,21 @@ def contamination(spec: EvalSpec, sets: list[EvalSet]) -> dict[str, object]:
 
 
 def training_curves(spec: EvalSpec) -> dict[str, object]:
-    raise ConfigError("trainer_log: training-curve diagnosis is not available in this build")
+    """The trainer log's diagnosis (overfitting, gap, best checkpoint) and its curves."""
+    from analysis.offline.curves import diagnose, read_log
+
+    assert spec.trainer_log is not None
+    found = diagnose(read_log(spec.trainer_log), evaluated_step=spec.evaluated_step)
+    return {
+        "overfitting": found.overfitting,
+        "rising_since": found.rising_since,
+        "gap": found.gap,
+        "best_step": found.best_step,
+        "best_eval_loss": found.best_eval_loss,
+        "evaluated_step": found.evaluated_step,
+        "warnings": found.warnings,
+        "curves": {
+            "train": [list(p) for p in found.train],
+            "validation": [list(p) for p in found.eval],
+        },
+    }

@@ -245,26 +245,38 @@ async def evaluate(
         )
     all_items = [i for s in sets for i in s.items]
     cache = OutputCache(spec.cache_dir)
+    arms = {"control": spec.control, "candidate": spec.candidate}
+    scored: list[Scored] = []
+    rows: list[ItemRow] = []
+    failures: list[str] = []
+    outputs: Outputs = {}
     with StageProgress(console) as progress:
-        async with ArmClients(
-            {"control": spec.control, "candidate": spec.candidate}, configs
-        ) as clients:
-            with cache, progress.stage("answers", sum(2 * i.k for i in all_items)) as stage:
-                outputs = await generate(
-                    clients,
-                    cache,
-                    all_items,
-                    spec.decoding,
-                    seed=spec.seed,
-                    concurrency=spec.concurrency,
-                    on_done=lambda out: stage.advance("failed" if out.error else None),
-                )
-        scored: list[Scored] = []
-        rows: list[ItemRow] = []
+        async with ArmClients(arms, configs) as clients:
+            if spec.endpoint == "embeddings":
+                from cli.eval.embedding import evaluate_embeddings
+
+                with cache, progress.stage("embeddings", 0) as stage:
+                    found = await evaluate_embeddings(
+                        spec, clients, cache, on_done=lambda out: stage.advance()
+                    )
+                scored += found.scored
+                sections.update(found.sections)
+                failures += found.failures
+            else:
+                with cache, progress.stage("answers", sum(2 * i.k for i in all_items)) as stage:
+                    outputs = await generate(
+                        clients,
+                        cache,
+                        all_items,
+                        spec.decoding,
+                        seed=spec.seed,
+                        concurrency=spec.concurrency,
+                        on_done=lambda out: stage.advance("failed" if out.error else None),
+                    )
         with progress.stage("scores", len(sets)) as stage:
             for s in sets:
-                found, values = await _score_set(s, outputs, spec, judge)
-                scored += found
+                found_scored, values = await _score_set(s, outputs, spec, judge)
+                scored += found_scored
                 rows += _rows(s, outputs, values)
                 stage.advance()
     if spec.trainer_log is not None:
@@ -276,8 +288,11 @@ async def evaluate(
         alpha=spec.alpha,
         probe_fail_drop=spec.thresholds.probe_fail_drop,
         power=spec.power,
-        failures=_data_failures(sections),
+        failures=[*_data_failures(sections), *failures],
     )
+    training = sections.get("training")
+    if isinstance(training, dict) and training.get("warnings"):
+        result.reasons += [f"Training: {w}" for w in training["warnings"]]
     sections["sets"] = [
         {"name": s.name, "role": s.role, "items": len(s.items), "metrics": s.metrics, **s.notes}
         for s in sets

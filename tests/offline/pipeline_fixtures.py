@@ -6,6 +6,7 @@ statistics tests).
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -56,6 +57,7 @@ class Oracle:
         self.answers: dict[tuple[str, str], str] = {}
         self.default = "I do not know."
         self.calls = 0
+        self.delay_s = 0.0
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
@@ -72,6 +74,8 @@ class Oracle:
             raw += message.get("body", b"")
             more = message.get("more_body", False)
         self.calls += 1
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
         body = json.loads(raw)
         last = next(m["content"] for m in reversed(body["messages"]) if m["role"] == "user")
         text = self.answers.get((body["model"], last), self.default)
