@@ -279,3 +279,14 @@ def test_aa_false_fail_and_false_pass_stay_at_alpha():
     # 200 runs: the observed rate of a true 5 % lies below 0.085 with 95 % probability
     assert result.false_fail <= 0.085
     assert result.false_pass <= 0.085
+
+
+def test_the_stats_bench_workload_runs_small():
+    from bench.offline.stats import _data, baseline_statistics, gate_statistics
+
+    data = _data(400, seed=1)
+    comparisons = gate_statistics(data, resamples=200, seed=1)
+    assert len(comparisons) == 120
+    assert {c.test for c in comparisons} == {"mcnemar", "bootstrap", "permutation"}
+    assert all(c.p_regression_adjusted is not None for c in comparisons)
+    assert baseline_statistics(data, resamples=200, seed=1) > 0
