@@ -11,7 +11,9 @@ the clean item ids are returned so the metrics are reported on the clean subset 
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -24,6 +26,7 @@ from datasketch import MinHash, MinHashLSH
 from numpy.typing import NDArray
 
 from analysis.offline.split import read_rows
+from tunegate.errors import ConfigError
 
 __all__ = [
     "Contamination",
@@ -56,10 +59,17 @@ def row_text(row: Mapping[str, object]) -> str:
 
 
 def source_texts(path: Path) -> list[str]:
-    """The texts of a training or validation file (JSONL rows, or plain text one per line)."""
-    if path.suffix.lower() in (".jsonl", ".json"):
+    """The texts of a training or validation file: JSONL rows, CSV rows, else one per line."""
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".json"):
         return [row_text(r) for r in read_rows(path)]
-    return [line for line in path.read_text().splitlines() if line.strip()]
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not a readable UTF-8 text file ({exc})") from None
+    if suffix == ".csv":
+        return [row_text(r) for r in csv.DictReader(io.StringIO(text))]
+    return [line for line in text.splitlines() if line.strip()]
 
 
 def normalize(text: str) -> str:

@@ -12,6 +12,7 @@ checkpoint is not the one with the lowest validation loss.
 from __future__ import annotations
 
 import itertools
+import math
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,15 +52,19 @@ def _read_trainer_state(path: Path) -> TrainingLog:
         history = state["log_history"]
     except (OSError, orjson.JSONDecodeError, KeyError, TypeError) as exc:
         raise ConfigError(f"{path}: not a trainer_state.json ({exc})") from None
+    if not isinstance(history, list):
+        raise ConfigError(f"{path}: log_history must be a list")
     train: Series = []
     evals: Series = []
     for entry in history:
-        if not isinstance(entry, dict) or "step" not in entry:
+        step = entry.get("step") if isinstance(entry, dict) else None
+        if not isinstance(step, int) or isinstance(step, bool):
             continue
-        if isinstance(entry.get("loss"), int | float):
-            train.append((int(entry["step"]), float(entry["loss"])))
-        if isinstance(entry.get("eval_loss"), int | float):
-            evals.append((int(entry["step"]), float(entry["eval_loss"])))
+        for key, series in (("loss", train), ("eval_loss", evals)):
+            value = entry.get(key)
+            number = isinstance(value, int | float) and not isinstance(value, bool)
+            if number and math.isfinite(value):
+                series.append((step, float(value)))
     last = state.get("global_step")
     return TrainingLog(
         train,

@@ -56,8 +56,15 @@ def item_key(row: Row) -> str:
 
 def read_rows(path: Path) -> list[dict[str, object]]:
     """The JSON objects of a JSONL file, one per non-empty line (ConfigError naming the line)."""
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     rows = []
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
+    # split on \n alone: str.splitlines() also breaks at \x85, \u2028, ... inside JSON strings
+    for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from analysis.offline.curves import diagnose, read_log
 from tunegate.errors import ConfigError
@@ -80,3 +82,30 @@ def test_bad_logs_are_config_errors(tmp_path):
         read_log(tmp_path / "empty")
     with pytest.raises(ValueError):
         diagnose(read_log(_trainer_state(tmp_path / "s.json", EVAL_U)), k=0)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    history=st.recursive(
+        st.none()
+        | st.booleans()
+        | st.integers(-(2**63), 2**63 - 1)
+        | st.floats()
+        | st.text(max_size=5),
+        lambda inner: (
+            st.lists(inner, max_size=4)
+            | st.dictionaries(
+                st.sampled_from(["step", "loss", "eval_loss", "x"]), inner, max_size=4
+            )
+        ),
+        max_leaves=12,
+    )
+)
+def test_hostile_trainer_state_is_a_log_or_a_config_error(tmp_path_factory, history):
+    path = tmp_path_factory.mktemp("state") / "trainer_state.json"
+    path.write_bytes(orjson.dumps({"log_history": history}, option=orjson.OPT_SERIALIZE_NUMPY))
+    try:
+        log = read_log(path)
+    except ConfigError:
+        return
+    diagnose(log)  # whatever it read, the diagnosis runs

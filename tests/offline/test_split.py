@@ -99,3 +99,27 @@ def test_split_refuses_bad_fractions_and_duplicate_ids():
     # rows without ids are keyed by their content
     split = split_rows([{"prompt": "one"}, {"prompt": "two"}], fractions=(0.5, 0, 0.5))
     assert len(split.train) == len(split.test) == 1
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=st.binary(max_size=300))
+def test_hostile_bytes_are_rows_or_a_config_error(tmp_path_factory, data):
+    from analysis.offline.split import read_rows
+
+    path = tmp_path_factory.mktemp("hostile") / "t.jsonl"
+    path.write_bytes(data)
+    try:
+        rows = read_rows(path)
+    except ConfigError as exc:
+        assert str(path) in str(exc)
+    else:
+        assert all(isinstance(r, dict) for r in rows)
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=st.lists(st.dictionaries(st.sampled_from(["id", "prompt", "x"]), st.text(max_size=8))))
+def test_manifest_round_trips_any_rows(tmp_path_factory, rows):
+    unique = list({item_key(r): r for r in rows}.values())
+    out = tmp_path_factory.mktemp("m")
+    manifest = write_split(unique, out, fractions=(0.0, 0.0, 1.0))
+    assert verify(out / "test.jsonl", manifest) == len(unique)
