@@ -7,6 +7,7 @@ import orjson
 import pytest
 
 from analysis.offline.contamination import check_contamination, normalize, row_text, source_texts
+from tunegate.errors import ConfigError
 
 SYLLABLES = ["ka", "lo", "mi", "ne", "ru", "sa", "ti", "vo", "zen", "pra", "dul", "gor", "bex"]
 
@@ -70,6 +71,15 @@ def test_normalize_and_row_text(tmp_path):
     path = tmp_path / "train.jsonl"
     path.write_text(orjson.dumps(row).decode() + "\n" + orjson.dumps({"text": "t"}).decode())
     assert source_texts(path) == ["hi\nyo", "t"]
+    table = tmp_path / "train.csv"
+    table.write_text('prompt,completion,score\n"a, b",c,1\n')
+    assert source_texts(table) == ["a, b\nc"]
+    plain = tmp_path / "train.txt"
+    plain.write_text("one\n\ntwo\n")
+    assert source_texts(plain) == ["one", "two"]
+    plain.write_bytes(b"\xff\xfe")
+    with pytest.raises(ConfigError, match="UTF-8"):
+        source_texts(plain)
     with pytest.raises(ValueError):
         check_contamination([], {}, jaccard=0)
 
