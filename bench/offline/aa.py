@@ -10,7 +10,9 @@ non-inferiority on the relative scale at the acceptable drop. Holm runs as ``hol
 (pass claims per family, regression claims of task and probes together), and each comparison is
 read with analysis/offline/paired.py's ``verdict`` as the gate reads it.
 The run **fails** when any comparison says fail; it **falsely passes** when a task metric
-claims superiority. Both rates must stay at or below alpha.
+claims superiority. Both rates must stay at or below alpha. With ``lift`` (a better candidate on
+the task) and ``probe_drop`` (a lost share of probe category p0) the same study measures power:
+how often every overall task comparison passes, and how often p0 is judged fail.
 """
 
 from __future__ import annotations
@@ -50,6 +52,8 @@ class AAConfig:
     resamples: int = 2000
     permutation_resamples: int = 1999
     tie_rate: float = 0.3
+    lift: float = 0.0  # > 0: the candidate is better on the task by this much (a power study)
+    probe_drop: float = 0.0  # > 0: the candidate loses this share of probe category p0
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,8 @@ class AAResult:
     false_pass: float
     false_pass_upper95: float
     probe_inconclusive: float  # share of probe categories left unsettled
+    task_shown: float  # runs where every overall task comparison passed (the gate's task claim)
+    p0_failed: float  # runs where probe category p0 was judged fail
     seconds: float
 
 
@@ -71,12 +77,14 @@ def _task(rng: np.random.Generator, cfg: AAConfig, seed: int) -> list[Comparison
     n = cfg.task_items
     difficulty = rng.beta(2, 2, n)
     categories = np.arange(n) % cfg.task_categories
+    better = np.clip(difficulty + cfg.lift, 0, 1)
     control = (rng.random(n) < difficulty).astype(float)
-    candidate = (rng.random(n) < difficulty).astype(float)
+    candidate = (rng.random(n) < better).astype(float)
     score_c = np.clip(difficulty + rng.normal(0, 0.15, n), 0, 1)
-    score_t = np.clip(difficulty + rng.normal(0, 0.15, n), 0, 1)
+    score_t = np.clip(better + rng.normal(0, 0.15, n), 0, 1)
     decisive = rng.random(n) >= cfg.tie_rate
-    judge = np.where(decisive, rng.choice([-1.0, 1.0], n), 0.0)
+    wins = rng.random(n) < 0.5 + cfg.lift / 2
+    judge = np.where(decisive, np.where(wins, 1.0, -1.0), 0.0)
     out = []
     groups = [(OVERALL, np.ones(n, dtype=bool))]
     groups += [(f"c{c}", categories == c) for c in range(cfg.task_categories)]
@@ -105,8 +113,9 @@ def _probes(rng: np.random.Generator, cfg: AAConfig, seed: int) -> list[Comparis
     out = []
     for c in range(cfg.probe_categories):
         difficulty = rng.beta(2, 2, cfg.probe_items)
+        kept = difficulty * (1 - cfg.probe_drop) if c == 0 else difficulty
         control = (rng.random(cfg.probe_items) < difficulty).astype(float)
-        candidate = (rng.random(cfg.probe_items) < difficulty).astype(float)
+        candidate = (rng.random(cfg.probe_items) < kept).astype(float)
         out.append(
             bootstrap(
                 control,
@@ -126,7 +135,7 @@ def run_aa(cfg: AAConfig) -> AAResult:
     """The seeded study; the same config gives the same result."""
     start = time.perf_counter()
     rng = np.random.default_rng(cfg.seed)
-    fails = passes = unsettled = 0
+    fails = passes = unsettled = shown = p0 = 0
     for run in range(cfg.runs):
         task, probes = holm_gate(_task(rng, cfg, run), _probes(rng, cfg, run))
         task_verdicts = [verdict(c, cfg.alpha) for c in task]
@@ -134,6 +143,9 @@ def run_aa(cfg: AAConfig) -> AAResult:
         fails += "fail" in task_verdicts + probe_verdicts
         passes += "pass" in task_verdicts
         unsettled += sum(v == "inconclusive" for v in probe_verdicts)
+        overall = [v for c, v in zip(task, task_verdicts, strict=True) if c.category == OVERALL]
+        shown += all(v == "pass" for v in overall)
+        p0 += probe_verdicts[0] == "fail"
     runs = cfg.runs
     return AAResult(
         runs=runs,
@@ -142,6 +154,8 @@ def run_aa(cfg: AAConfig) -> AAResult:
         false_pass=passes / runs,
         false_pass_upper95=_upper95(passes, runs),
         probe_inconclusive=unsettled / (runs * cfg.probe_categories),
+        task_shown=shown / runs,
+        p0_failed=p0 / runs,
         seconds=math.floor((time.perf_counter() - start) * 100) / 100,
     )
 

@@ -7,7 +7,8 @@ item set, 4 pairwise-judge metrics by sign-flip permutation), each over all item
 unsettled comparison needs. The target: under 10 s on 2 cores. The baseline, measured in the
 same run, is the plain-library route for one metric of each kind (scipy's paired
 ``bootstrap`` and ``permutation_test``, statsmodels' McNemar and ``multipletests``),
-extrapolated to the same workload. Then the A/A Monte Carlo (bench/offline/aa.py) in full.
+extrapolated to the same workload. Then the A/A Monte Carlo (bench/offline/aa.py) in full, and
+the same study with a better candidate (+0.1 on the task) that lost half of one probe category.
 Figures on a shared machine are noisy: medians of ``--repeats`` runs.
 """
 
@@ -229,6 +230,12 @@ def main() -> None:
         config = AAConfig(runs=args.aa_runs, seed=args.seed)
         result = run_aa(config)
         print(json.dumps({"bench": "offline.aa", **asdict(config), **asdict(result)}), flush=True)
+        runs = max(100, args.aa_runs // 5)
+        config = AAConfig(runs=runs, seed=args.seed, lift=0.1, probe_drop=0.5)
+        result = run_aa(config)
+        print(
+            json.dumps({"bench": "offline.power", **asdict(config), **asdict(result)}), flush=True
+        )
 
 
 if __name__ == "__main__":
