@@ -1,6 +1,7 @@
 """The gate's answer: pass, fail (regressions named) or inconclusive (items that would settle it).
 
-Holm runs within each family (the task's metrics x categories; the probes' categories). Then:
+Holm first (pass claims within the task's and the probes' families, regression claims across
+both together: an unchanged model fails at most alpha of runs). Then:
 
 - **fail** when any comparison shows a regression: a task metric significantly worse than the
   control in any category, or a probe category whose drop is significantly beyond the acceptable
@@ -22,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from analysis.offline.compare import Scored
-from analysis.offline.paired import holm, items_needed, verdict
+from analysis.offline.paired import holm_gate, items_needed, verdict
 
 __all__ = [
     "EXIT_FAIL",
@@ -77,13 +78,17 @@ def _describe(s: Scored) -> str:
     )
 
 
-def _adjusted(scored: list[Scored], alpha: float) -> list[Scored]:
+def _adjusted(scored: list[Scored]) -> list[Scored]:
+    """Holm as the gate reads it (paired.holm_gate): pass claims within their family, regression
+    claims across task and probes together, so an unchanged model fails at most alpha of runs."""
+    task = [i for i, s in enumerate(scored) if s.role == "task"]
+    probes = [i for i, s in enumerate(scored) if s.role == "probe"]
+    adjusted_task, adjusted_probes = holm_gate(
+        [scored[i].comparison for i in task], [scored[i].comparison for i in probes]
+    )
     out = list(scored)
-    for role in ("task", "probe"):
-        positions = [i for i, s in enumerate(scored) if s.role == role]
-        adjusted = holm([scored[i].comparison for i in positions], alpha)
-        for i, comparison in zip(positions, adjusted, strict=True):
-            out[i] = replace(scored[i], comparison=comparison)
+    for i, comparison in zip([*task, *probes], [*adjusted_task, *adjusted_probes], strict=True):
+        out[i] = replace(scored[i], comparison=comparison)
     return out
 
 
@@ -102,7 +107,7 @@ def decide_outcome(
     """
     if not scored and not failures:
         return Result(Outcome.INCONCLUSIVE, ["Nothing was compared."], [], None, [])
-    adjusted = _adjusted(scored, alpha)
+    adjusted = _adjusted(scored)
     verdicts: list[str] = []
     regressions, warnings, unsettled = list(failures), [], []
     for s in adjusted:

@@ -20,6 +20,7 @@ from tunegate.errors import ConfigError
 
 __all__ = [
     "ArmSpec",
+    "CodeSpec",
     "DecodingSpec",
     "EmbeddingSetSpec",
     "EvalSpec",
@@ -127,6 +128,15 @@ class EmbeddingSetSpec(BaseModel):
         return self
 
 
+class CodeSpec(BaseModel):
+    """Limits of the sandbox that runs code answers with their tests (pass@k)."""
+
+    model_config = ConfigDict(extra="forbid")
+    timeout_seconds: float = Field(default=5.0, gt=0)
+    memory_mb: int = Field(default=512, ge=32)
+    parallel: int = Field(default=2, ge=1)
+
+
 class ThresholdSpec(BaseModel):
     """Probe drop margins (relative to the control's score) and the task's superiority bar."""
 
@@ -175,6 +185,7 @@ class EvalSpec(BaseModel):
     trainer_log: Path | None = None  # trainer_state.json or a TensorBoard event file/folder
     evaluated_step: int | None = None  # the checkpoint's step, for the best-checkpoint warning
     thresholds: ThresholdSpec = Field(default_factory=ThresholdSpec)
+    code: CodeSpec = Field(default_factory=CodeSpec)
     judge: JudgeGateSpec = Field(default_factory=JudgeGateSpec)
     alpha: float = Field(default=0.05, gt=0, lt=0.5)
     power: float = Field(default=0.8, gt=0, lt=1)

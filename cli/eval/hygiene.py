@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from analysis.offline.items import EvalItem, load_items
+from analysis.offline.items import EvalItem
 from tunegate.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -35,18 +35,11 @@ def split_file(source: Path, out_dir: Path, seed: int) -> list[Path]:
 
 def probe_items(suite: str, limit_per_category: int | None) -> list[EvalItem]:
     """The items of a probe suite: ``general`` (shipped) or a JSONL/CSV file of probes."""
-    if suite == "general":
-        raise ConfigError("probes: the general suite is not available in this build")
-    items = load_items(Path(suite))
-    if limit_per_category is None:
-        return items
-    kept: list[EvalItem] = []
-    seen: dict[str, int] = {}
-    for item in items:
-        seen[item.category] = seen.get(item.category, 0) + 1
-        if seen[item.category] <= limit_per_category:
-            kept.append(item)
-    return kept
+    from analysis.offline.probes import load_suite, suite_path
+
+    if not suite_path(suite).is_file():
+        raise ConfigError(f"probes: suite {suite} does not exist")
+    return load_suite(suite, limit_per_category)
 
 
 def contamination(spec: EvalSpec, sets: list[EvalSet]) -> dict[str, object]:

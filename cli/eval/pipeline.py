@@ -25,7 +25,7 @@ from analysis.offline.report.contract import ItemRow, build_report, dumps
 from analysis.offline.spec import EvalSpec
 from cli.eval.arms import ArmClients, generate
 from cli.eval.progress import StageProgress
-from cli.eval.scoring import Outputs, known_metric, score_metric
+from cli.eval.scoring import CodeRunner, Outputs, known_metric, score_metric
 from cli.settings import Settings
 from judge.pairwise import PairJudge
 from proxy.config import UpstreamConfig
@@ -96,14 +96,17 @@ def _task_sets(spec: EvalSpec) -> list[EvalSet]:
 
 
 def _probe_sets(spec: EvalSpec) -> list[EvalSet]:
+    from analysis.offline.probes import metric_for
     from cli.eval.hygiene import probe_items
 
     sets = []
     for i, suite in enumerate(spec.probes):
         items = probe_items(suite.suite, suite.limit_per_category)
         name = "probes" if len(spec.probes) == 1 else f"probes-{i}"
-        categories = sorted({item.category for item in items})
-        sets.append(EvalSet(name, "probe", items, {c: ["probe"] for c in categories}))
+        metrics: dict[str, list[str]] = {}
+        for item in items:  # code probes run their tests (pass@1), the rest their checks
+            metrics.setdefault(item.category, [metric_for(item)])
+        sets.append(EvalSet(name, "probe", items, metrics))
     return sets
 
 
@@ -128,7 +131,7 @@ def _mde(sets: list[EvalSet], spec: EvalSpec) -> list[dict[str, object]]:
 
 
 async def _score_set(
-    s: EvalSet, outputs: Outputs, spec: EvalSpec, judge: PairJudge | None
+    s: EvalSet, outputs: Outputs, spec: EvalSpec, judge: PairJudge | None, code: CodeRunner
 ) -> tuple[list[Scored], dict[str, dict[str, tuple[float, float]]]]:
     """Every metric of the set, compared overall and per category; per-item values for rows."""
     scored: list[Scored] = []
@@ -136,7 +139,9 @@ async def _score_set(
     metrics = sorted({m for ms in s.metrics.values() for m in ms})
     for metric in metrics:
         items = [i for i in s.items if metric in s.metrics[i.category]]
-        scores = await score_metric(metric, items, outputs, judge=judge, experiment=spec.name)
+        scores = await score_metric(
+            metric, items, outputs, judge=judge, experiment=spec.name, code=code
+        )
         if scores.control.ndim == 1:
             for item_id, a, b in zip(scores.items, scores.control, scores.candidate, strict=True):
                 values[item_id][metric] = (float(a), float(b))
@@ -273,9 +278,10 @@ async def evaluate(
                         concurrency=spec.concurrency,
                         on_done=lambda out: stage.advance("failed" if out.error else None),
                     )
+        code = CodeRunner(spec.code.timeout_seconds, spec.code.memory_mb, spec.code.parallel)
         with progress.stage("scores", len(sets)) as stage:
             for s in sets:
-                found_scored, values = await _score_set(s, outputs, spec, judge)
+                found_scored, values = await _score_set(s, outputs, spec, judge, code)
                 scored += found_scored
                 rows += _rows(s, outputs, values)
                 stage.advance()
@@ -303,6 +309,7 @@ async def evaluate(
         "model_calls": clients.calls,
         "cache_hits": cache.hits,
         "failed_answers": failed,
+        "code_runs": code.executed,
         "seconds": {**progress.seconds, "total": time.perf_counter() - started},
     }
     out_dir = spec.out_dir

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -38,7 +38,7 @@ from judge.scorers import build_registry
 from judge.scorers.base import ArmScorer
 from judge.scorers.json_fields import field_accuracy, reference_object, response_object
 
-__all__ = ["METRICS", "Outputs", "known_metric", "score_metric"]
+__all__ = ["METRICS", "CodeRunner", "Outputs", "known_metric", "score_metric"]
 
 Outputs = dict[tuple[str, str, int], CachedOutput]
 TextMetric = Callable[[str, EvalItem], float]
@@ -107,10 +107,33 @@ def known_metric(name: str) -> bool:
 
 
 @dataclass(slots=True)
-class CodeLimits:
+class CodeRunner:
+    """Runs answers' code with the item's tests in the sandbox, at most ``parallel`` at once.
+
+    Results are kept per (code, tests) for the run: the same answer is executed once, however
+    many samples or pass@k metrics share it.
+    """
+
     timeout_s: float = 5.0
     memory_mb: int = 512
     parallel: int = 2
+    executed: int = 0
+    _runs: dict[tuple[str, str], asyncio.Future[bool]] = field(default_factory=dict)
+    _gate: asyncio.Semaphore | None = None
+
+    async def passed(self, code: str, tests: str) -> bool:
+        key = (code, tests)
+        run = self._runs.get(key)
+        if run is None:  # the first asker runs it; the others await the same future
+            run = self._runs[key] = asyncio.get_running_loop().create_future()
+            self._gate = self._gate or asyncio.Semaphore(self.parallel)
+            async with self._gate:
+                self.executed += 1
+                result = await asyncio.to_thread(
+                    run_tests, code, tests, timeout_s=self.timeout_s, memory_mb=self.memory_mb
+                )
+            run.set_result(result.passed)
+        return await run
 
 
 def _text(outputs: Outputs, arm: str, item: EvalItem, sample: int = 0) -> str:
@@ -119,21 +142,12 @@ def _text(outputs: Outputs, arm: str, item: EvalItem, sample: int = 0) -> str:
 
 
 async def _pass_at(
-    k: int, items: Sequence[EvalItem], outputs: Outputs, limits: CodeLimits
+    k: int, items: Sequence[EvalItem], outputs: Outputs, runner: CodeRunner
 ) -> tuple[np.ndarray, np.ndarray]:
-    gate = asyncio.Semaphore(limits.parallel)
-
     async def passed(arm: str, item: EvalItem, sample: int) -> bool:
-        code = extract_code(_text(outputs, arm, item, sample))
-        async with gate:
-            result = await asyncio.to_thread(
-                run_tests,
-                code,
-                item.tests or "",
-                timeout_s=limits.timeout_s,
-                memory_mb=limits.memory_mb,
-            )
-        return result.passed
+        return await runner.passed(
+            extract_code(_text(outputs, arm, item, sample)), item.tests or ""
+        )
 
     values: dict[str, list[float]] = {"control": [], "candidate": []}
     for arm, column in values.items():
@@ -152,7 +166,7 @@ async def score_metric(
     *,
     judge: PairJudge | None = None,
     experiment: str = "offline",
-    code: CodeLimits | None = None,
+    code: CodeRunner | None = None,
 ) -> MetricScores:
     """One metric on ``items`` for both arms; an arm's failed call scores as an empty answer."""
     ids = [i.id for i in items]
@@ -182,7 +196,7 @@ async def score_metric(
     match = _PASS_AT.match(name)
     if match:
         control, candidate = await _pass_at(
-            int(match.group(1)), items, outputs, code or CodeLimits()
+            int(match.group(1)), items, outputs, code or CodeRunner()
         )
         kind = MetricKind.BINARY if all(i.k == 1 for i in items) else MetricKind.CONTINUOUS
         return MetricScores(name, kind, ids, categories, control, candidate)

@@ -151,3 +151,60 @@ def test_zero_shot_control_is_said_in_the_report(tmp_path, oracle, capsys):
     document = json.loads(capsys.readouterr().out)
     assert document["control_kind"] == "zero_shot"
     assert "not the strongest baseline" in document["control_note"]
+
+
+def test_general_probes_name_the_broken_category(tmp_path, oracle, capsys):
+    from analysis.offline.probes import load_suite
+
+    server, url = oracle
+    probes = load_suite("general")
+    for probe in probes:
+        server.answers[("base", str(probe.prompt))] = str(probe.reference)
+        broken = probe.category == "arithmetic"
+        server.answers[("tuned", str(probe.prompt))] = "no idea" if broken else str(probe.reference)
+    n = 30
+    write_jsonl(tmp_path / "test.jsonl", _items(n))
+    _answer(server, "base", set(), n)
+    _answer(server, "tuned", set(range(n)), n)
+    spec = _spec(tmp_path, url, probes=[{"suite": "general"}])
+    assert _eval(spec, "--json") == 1
+    document = json.loads(capsys.readouterr().out)
+    probe_rows = [c for c in document["comparisons"] if c["role"] == "probe"]
+    assert {c["category"] for c in probe_rows} == {
+        "reasoning", "arithmetic", "facts", "instruction_following", "code"
+    }  # fmt: skip
+    code = next(c for c in probe_rows if c["category"] == "code")
+    assert code["metric"] == "pass@1" and code["control"] == 1.0 and code["verdict"] == "pass"
+    verdicts = {c["category"]: c["verdict"] for c in probe_rows}
+    assert verdicts.pop("arithmetic") == "fail"
+    assert set(verdicts.values()) == {"pass"}
+    assert len(document["regressions"]) == 1
+    assert "probes/probe [arithmetic]" in document["regressions"][0]
+
+
+def test_code_task_pass_at_k_runs_the_tests(tmp_path, oracle, capsys):
+    server, url = oracle
+    rows = []
+    for i in range(6):
+        prompt = f"Write f{i}(x) returning x + {i}."
+        rows.append({"id": f"c{i}", "prompt": prompt, "tests": f"assert f{i}(1) == {1 + i}",
+                     "k": 3, "category": "code"})  # fmt: skip
+        server.answers[("tuned", prompt)] = f"```python\ndef f{i}(x):\n    return x + {i}\n```"
+        server.answers[("base", prompt)] = (
+            f"def f{i}(x):\n    while True: pass" if i < 1 else (f"def f{i}(x):\n    return x")
+        )
+    write_jsonl(tmp_path / "code.jsonl", rows)
+    spec = _spec(
+        tmp_path,
+        url,
+        tests=[{"name": "code", "path": "code.jsonl", "metrics": ["pass@1", "pass@3"]}],
+        code={"timeout_seconds": 1.0},
+    )
+    assert _eval(spec, "--json") == 0
+    document = json.loads(capsys.readouterr().out)
+    overall = {c["metric"]: c for c in document["comparisons"] if c["category"] == "all"}
+    assert overall["pass@1"]["candidate"] == 1.0 and overall["pass@1"]["control"] == 0.0
+    assert overall["pass@3"]["test"] == "bootstrap"  # k = 3 samples: pass@k is not binary
+    assert server.calls == 2 * 6 * 3
+    run = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert run["code_runs"] == 2 * 6  # identical samples and both metrics share one run each
