@@ -34,7 +34,7 @@ def _setup(tmp_path, url, calibration) -> tuple[Path, int]:
     return write_spec(tmp_path / "eval.yaml", spec), n
 
 
-def _config(tmp_path, judge_url) -> Path:
+def _config(tmp_path: Path, judge_url: str) -> Path:
     config = tmp_path / "tunegate.yaml"
     config.write_text(
         json.dumps({"judge": {"endpoint": {"model": "judge-x", "base_url": f"{judge_url}/v1"}}})
