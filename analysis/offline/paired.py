@@ -226,8 +226,9 @@ class Resampler:
             chunks: list[NDArray[np.float32]] = []
             for start in range(0, self.resamples, self._chunk):
                 rows = min(self._chunk, self.resamples - start)
-                idx = rng.integers(0, self.n, size=(rows, self.n))
-                idx += np.arange(rows)[:, None] * self.n
+                # int32: a chunk holds at most 4M indices, and int32 halves the memory traffic
+                idx = rng.integers(0, self.n, size=(rows, self.n), dtype=np.int32)
+                idx += np.arange(rows, dtype=np.int32)[:, None] * np.int32(self.n)
                 counts = np.bincount(idx.ravel(), minlength=rows * self.n)
                 chunks.append(counts.reshape(rows, self.n).astype(np.float32))
             self._weights = chunks
