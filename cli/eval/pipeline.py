@@ -15,6 +15,7 @@ from pathlib import Path
 
 import orjson
 from rich.console import Console
+from rich.progress import Progress
 
 from analysis.offline.cache import OutputCache
 from analysis.offline.compare import MetricScores, Role, Scored, compare_metric
@@ -232,6 +233,7 @@ async def evaluate(
     console: Console,
     *,
     judge: PairJudge | None = None,
+    progress_bars: Progress | None = None,
 ) -> EvalRun:
     """The whole evaluation; writes the reports to ``spec.out_dir``."""
     started = time.perf_counter()
@@ -255,7 +257,7 @@ async def evaluate(
     rows: list[ItemRow] = []
     failures: list[str] = []
     outputs: Outputs = {}
-    with StageProgress(console) as progress:
+    with StageProgress(console, progress_bars) as progress:
         async with ArmClients(arms, configs) as clients:
             if spec.endpoint == "embeddings":
                 from cli.eval.embedding import evaluate_embeddings

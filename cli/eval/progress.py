@@ -42,13 +42,14 @@ class Stage:
 class StageProgress:
     """Stages of one run; bars when the console is a terminal."""
 
-    def __init__(self, console: Console) -> None:
+    def __init__(self, console: Console, existing: Progress | None = None) -> None:
         self.console = console
-        self._progress: Progress | None = None
+        self._progress: Progress | None = existing  # a caller's bars (one live display only)
+        self._own = existing is None
         self.seconds: dict[str, float] = {}
 
     def __enter__(self) -> StageProgress:
-        if self.console.is_terminal:
+        if self._own and self.console.is_terminal:
             self._progress = Progress(
                 TextColumn("[bold]{task.description}"),
                 BarColumn(),
@@ -60,14 +61,15 @@ class StageProgress:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._progress is not None:
+        if self._own and self._progress is not None:
             self._progress.stop()
 
     @contextmanager
     def stage(self, name: str, total: int) -> Iterator[Stage]:
         stage = Stage(name, total, self._progress)
         if self._progress is not None:
-            stage.task = self._progress.add_task(name, total=total)
+            # ``note``: a caller's bars (the demo's) may show a note column
+            stage.task = self._progress.add_task(name, total=total or None, note="")
         else:
             self.console.print(f"{name}: {total} to do")
         started = time.perf_counter()
