@@ -32,7 +32,7 @@ def _items(n: int) -> list[EvalItem]:
 
 
 async def _once(
-    model: str, items: list[object], batch: int, concurrency: int, tokens: int
+    model: str, items: list[EvalItem], batch: int, concurrency: int, tokens: int
 ) -> float:
     from analysis.offline.cache import OutputCache
     from analysis.offline.spec import ArmSpec, DecodingSpec
