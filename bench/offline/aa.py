@@ -12,7 +12,8 @@ read with analysis/offline/paired.py's ``verdict`` as the gate reads it.
 The run **fails** when any comparison says fail; it **falsely passes** when a task metric
 claims superiority. Both rates must stay at or below alpha. With ``lift`` (a better candidate on
 the task) and ``probe_drop`` (a lost share of probe category p0) the same study measures power:
-how often every overall task comparison passes, and how often p0 is judged fail.
+how often every overall task comparison passes (``task_shown``) and how often p0 is judged fail
+(``p0_failed``); ``false_fail`` and ``false_pass`` then read as plain fail and pass rates.
 """
 
 from __future__ import annotations
