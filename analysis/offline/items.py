@@ -79,8 +79,14 @@ def load_items(path: Path, limit: int | None = None) -> list[EvalItem]:
     """The items of one JSONL or CSV file; ConfigError naming the line when one is invalid."""
     if not path.is_file():
         raise ConfigError(f"test set {path} does not exist")
+    try:
+        rows = _rows(path)
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except (csv.Error, orjson.JSONDecodeError) as exc:
+        raise ConfigError(f"{path}: {exc}") from None
     items = []
-    for number, row in enumerate(_rows(path), start=1):
+    for number, row in enumerate(rows, start=1):
         row = dict(row)
         row["id"] = item_key(row)
         if "labels" in row and isinstance(row["labels"], dict):
