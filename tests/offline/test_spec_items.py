@@ -27,9 +27,12 @@ def _write(path: Path, text: str) -> Path:
 
 def test_relative_paths_follow_the_spec_file(tmp_path):
     (tmp_path / "sub").mkdir()
-    spec_file = _write(tmp_path / "sub" / "eval.yaml", "control: {upstream: a, system_prompt: p}\n"
-                       "candidate: {upstream: b}\ntests: [{path: t.jsonl, manifest: m.json}]\n"
-                       "training_files: [train.jsonl]\nprobes: [{suite: general}, {suite: mine.jsonl}]\n")  # fmt: skip
+    text = (
+        "control: {upstream: a, system_prompt: p}\ncandidate: {upstream: b}\n"
+        "tests: [{path: t.jsonl, manifest: m.json}]\ntraining_files: [train.jsonl]\n"
+        "probes: [{suite: general}, {suite: mine.jsonl}]\n"
+    )
+    spec_file = _write(tmp_path / "sub" / "eval.yaml", text)
     spec = load_spec(spec_file)
     assert spec.tests[0].path == tmp_path / "sub" / "t.jsonl"
     assert spec.tests[0].manifest == tmp_path / "sub" / "m.json"
@@ -74,7 +77,8 @@ def test_csv_rows_with_labels_and_messages(tmp_path):
         load_items(path)  # neither prompt nor messages
     path = _write(
         tmp_path / "u.csv",
-        'prompt,reference,messages,team\nhello,hi,,core\n,x,"[{""role"": ""user"", ""content"": ""yo""}]",\n',
+        "prompt,reference,messages,team\nhello,hi,,core\n"
+        ',x,"[{""role"": ""user"", ""content"": ""yo""}]",\n',
     )
     items = load_items(path)
     assert items[0].labels == {"team": "core"} and items[0].category == "default"
