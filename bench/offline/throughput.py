@@ -8,6 +8,11 @@ that size, ``one at a time`` sends one request after another into a batcher of s
 repeat starts from an empty output cache (so every item is a model call); the figures are the
 median items per second over the repeats and their ratio, measured in the same run. The default
 model is a tiny random Llama built on the spot (no download); ``--model`` takes any local path.
+
+``--torch-threads`` sets torch's intra-op threads (default 1). Measured on the shared 2-core
+development machine (load average ~10), torch's default of 2 threads made the *batched* run
+several times slower than one at a time: its parallel regions wait on a descheduled thread,
+while single-row tensors stay below torch's parallel grain. With 1 thread batching wins.
 """
 
 from __future__ import annotations
@@ -73,7 +78,12 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--max-tokens", type=int, default=16)
+    parser.add_argument("--torch-threads", type=int, default=1, help="0: torch's default")
     args = parser.parse_args()
+    import torch
+
+    if args.torch_threads > 0:
+        torch.set_num_threads(args.torch_threads)
     with tempfile.TemporaryDirectory() as folder:
         model = args.model
         if model is None:
@@ -91,7 +101,8 @@ def main() -> None:
             )
     medians = {name: statistics.median(values) for name, values in figures.items()}
     print(f"model {args.model or 'tiny random Llama'}, {args.items} items x 2 arms,"
-          f" {args.max_tokens} new tokens, {args.repeats} repeats (median)")  # fmt: skip
+          f" {args.max_tokens} new tokens, {args.repeats} repeats (median),"
+          f" torch threads {torch.get_num_threads()}")  # fmt: skip
     for name, value in medians.items():
         print(f"  {name:>14}: {value:8.1f} answers/s")
     print(f"  batched / one at a time: {medians['batched'] / medians['one at a time']:.2f}x")
