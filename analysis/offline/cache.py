@@ -4,7 +4,8 @@ An append-only JSON-lines file. Each answer is written (and flushed) as soon as 
 interrupted run resumes where it stopped and a re-run makes no model calls; a line torn by a
 crash is skipped on load. Only successful answers are kept: a failed call is tried again on the
 next run. The request in the key holds the messages (system prompt, few-shot, item) and the
-decoding parameters, so changing any of them asks the model again.
+decoding parameters, so changing any of them asks the model again; the upstream is named with a
+fingerprint of its settings (cli/eval/arms.py), so pointing a name at another model does too.
 """
 
 from __future__ import annotations

@@ -10,6 +10,8 @@ resumes and a re-run makes no model calls.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
@@ -63,6 +65,17 @@ class Job:
     path: str = "/chat/completions"
 
 
+def upstream_fingerprint(config: UpstreamConfig) -> str:
+    """What the cache keys an upstream by besides its name: its settings (no secrets) and, for an
+    in-process model, when its checkpoint or adapter last changed on disk (retrained in place)."""
+    parts = [config.model_dump_json(exclude={"api_key"})]
+    if config.local is not None:
+        for path in (config.local.path, config.local.adapter):
+            if path is not None and os.path.exists(path):
+                parts.append(f"{path}@{os.stat(path).st_mtime_ns}")
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
+
 class ArmClients:
     """The two arms' upstream clients, entered together; ``async with`` it."""
 
@@ -71,6 +84,7 @@ class ArmClients:
     ) -> None:
         self.arms = dict(arms)
         self.configs = {a.upstream: upstreams[a.upstream] for a in self.arms.values()}
+        self.fingerprints = {name: upstream_fingerprint(c) for name, c in self.configs.items()}
         self.clients: dict[str, Upstream] = {}
         self._stack = AsyncExitStack()
         self.calls = 0
@@ -148,8 +162,9 @@ async def run_jobs(
     pending: list[tuple[Job, str]] = []
     for job in jobs:
         spec = clients.arms[job.arm]
+        upstream = f"{spec.upstream}#{clients.fingerprints[spec.upstream]}"
         key = output_key(
-            job.arm, spec.upstream, str(job.request["model"]), job.request, job.item, job.sample
+            job.arm, upstream, str(job.request["model"]), job.request, job.item, job.sample
         )
         hit = cache.get(key)
         if hit is not None:

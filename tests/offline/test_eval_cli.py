@@ -208,3 +208,19 @@ def test_code_task_pass_at_k_runs_the_tests(tmp_path, oracle, capsys):
     assert server.calls == 2 * 6 * 3
     run = json.loads((tmp_path / "out" / "run.json").read_text())
     assert run["code_runs"] == 2 * 6  # identical samples and both metrics share one run each
+
+
+def test_changed_prompt_or_upstream_asks_again(tmp_path, oracle):
+    server, url = oracle
+    n = 6
+    write_jsonl(tmp_path / "test.jsonl", _items(n))
+    assert _eval(_spec(tmp_path, url)) in (0, 1, 3)
+    assert server.calls == 2 * n
+    # a new production prompt: only the control is asked again
+    control = {"upstream": "double", "model": "base", "system_prompt": "Be terse."}
+    assert _eval(_spec(tmp_path, url, control=control)) in (0, 1, 3)
+    assert server.calls == 3 * n
+    # the same upstream name pointing at other settings: both arms again
+    upstreams = {"double": {"base_url": url, "timeout_seconds": 30}}
+    assert _eval(_spec(tmp_path, url, control=control, upstreams=upstreams)) in (0, 1, 3)
+    assert server.calls == 5 * n
