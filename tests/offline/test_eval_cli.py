@@ -224,3 +224,28 @@ def test_changed_prompt_or_upstream_asks_again(tmp_path, oracle):
     upstreams = {"double": {"base_url": url, "timeout_seconds": 30}}
     assert _eval(_spec(tmp_path, url, control=control, upstreams=upstreams)) in (0, 1, 3)
     assert server.calls == 5 * n
+
+
+def test_trainer_log_diagnosis_goes_into_the_report(tmp_path, oracle, capsys):
+    server, url = oracle
+    n = 20
+    write_jsonl(tmp_path / "test.jsonl", _items(n))
+    _answer(server, "tuned", set(range(n)), n)
+    history = []
+    for step in range(1, 11):
+        history.append({"step": step * 10, "loss": 2.0 - 0.15 * step})
+        history.append(
+            {"step": step * 10, "eval_loss": 1.5 - 0.1 * step if step < 5 else 0.9 + 0.1 * step}
+        )
+    (tmp_path / "trainer_state.json").write_text(
+        json.dumps(
+            {"log_history": history, "global_step": 100, "best_model_checkpoint": "checkpoint-40"}
+        )
+    )
+    spec = _spec(tmp_path, url, trainer_log="trainer_state.json", evaluated_step=100)
+    assert _eval(spec, "--json") == 0
+    document = json.loads(capsys.readouterr().out)
+    training = document["training"]
+    assert training["overfitting"] is True and training["best_step"] == 40
+    assert training["curves"]["validation"][0] == [10, 1.4]
+    assert any(r.startswith("Training: ") for r in document["reasons"])
