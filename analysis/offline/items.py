@@ -62,7 +62,8 @@ def _rows(path: Path) -> list[dict[str, object]]:
                 rows.append({**known, "labels": labels})
             return rows
     rows = []
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
+    # newline only: str.splitlines also breaks at \x85 and \u2028, which JSON strings may hold
+    for number, line in enumerate(path.read_text().split("\n"), start=1):
         if not line.strip():
             continue
         try:

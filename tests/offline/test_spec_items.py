@@ -110,3 +110,10 @@ def test_arbitrary_bytes_never_crash_the_loader(tmp_path_factory, data):
     csv_path.write_bytes(data)
     with contextlib.suppress(ConfigError):
         load_items(csv_path)
+
+
+def test_line_separators_inside_strings_and_crlf_files(tmp_path):
+    path = tmp_path / "t.jsonl"
+    path.write_bytes('{"prompt": "a\u2028b\x85c"}\r\n{"prompt": "d"}\r\n'.encode())
+    items = load_items(path)
+    assert [i.prompt for i in items] == ["a\u2028b\x85c", "d"]
