@@ -1,4 +1,4 @@
-"""The demo's offline gate: `tunegate eval` on the held-out tickets and probes, before traffic.
+"""The demo's offline gate: `tunegate eval` on the held-out items, before any traffic.
 
 The same items the demo then mirrors go through the offline gate first: the control is the
 strongest baseline (SmolLM2 with a production system prompt and a worked example from the
@@ -6,11 +6,13 @@ training split), the candidate the LoRA adapter; tickets are scored with the liv
 ``json_fields`` scorer and field accuracy, the probes with their key answers as a probe suite
 (non-inferiority per kind). The result is recorded in the demo's Redis, and the demo's policy
 requires an offline pass before the controller may start the A/B, so a regression shows here
-first and holds the live rollout.
+first and holds the live rollout. The retrieval demo's held-out queries are evaluated the same
+way as an embedding set (recall@k, MRR@10, nDCG@10 over the documents they rank).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -36,6 +38,41 @@ def _write(path: Path, rows: list[dict[str, object]]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path
+
+
+def _retrieval_spec(prepared: Prepared, workdir: Path) -> EvalSpec:
+    """The retrieval demo: its held-out queries against every candidate document they rank."""
+    control, candidate = list(prepared.upstreams)
+    queries: list[dict[str, object]] = []
+    qrels: list[dict[str, object]] = []
+    corpus: dict[str, str] = {}
+    for i, item in enumerate(prepared.items):
+        query, *docs = item.inputs
+        ids = [f"doc-{hashlib.sha256(d.encode()).hexdigest()[:12]}" for d in docs]
+        corpus.update(zip(ids, docs, strict=True))
+        queries.append({"id": f"q{i}", "text": query, "category": item.category})
+        qrels.append({"query_id": f"q{i}", "doc_id": ids[int(item.reference)]})
+    folder = workdir / "offline"
+    documents: list[dict[str, object]] = [{"id": k, "text": v} for k, v in sorted(corpus.items())]
+    spec: dict[str, object] = {
+        "name": prepared.experiment,
+        "candidate_version": candidate,
+        "endpoint": "embeddings",
+        "control": {"upstream": control},
+        "candidate": {"upstream": candidate},
+        "embeddings": [
+            {
+                "name": "retrieval",
+                "kind": "retrieval",
+                "queries": str(_write(folder / "queries.jsonl", queries)),
+                "corpus": str(_write(folder / "corpus.jsonl", documents)),
+                "qrels": str(_write(folder / "qrels.jsonl", qrels)),
+            }
+        ],
+        "cache_dir": str(folder / "cache"),
+        "out_dir": str(folder / "report"),
+    }
+    return EvalSpec.model_validate(spec)
 
 
 def _spec(prepared: Prepared, workdir: Path) -> EvalSpec:
@@ -88,7 +125,8 @@ async def offline_gate(
     from cli.eval.pipeline import evaluate
     from cli.eval.record import record_result
 
-    spec = _spec(prepared, workdir)
+    retrieval = bool(prepared.items) and bool(prepared.items[0].inputs)
+    spec = (_retrieval_spec if retrieval else _spec)(prepared, workdir)
     if not prepared.reused:  # a freshly trained adapter: answers cached for an old one are stale
         shutil.rmtree(spec.cache_dir, ignore_errors=True)
     run = await evaluate(spec, settings, console, progress_bars=progress)

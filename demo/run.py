@@ -153,7 +153,7 @@ def _settings(prepared: Prepared, options: DemoOptions, redis: RedisSettings) ->
     policy = Policy(
         min_pairs=max(1, len(prepared.items)),
         category_regression_tolerance=options.tolerance,
-        require_offline_pass=options.offline and not options.embeddings,
+        require_offline_pass=options.offline,
     )
     experiment = ExperimentConfig(
         name=prepared.experiment,
@@ -250,7 +250,7 @@ async def run_demo(options: DemoOptions, console: Console) -> DemoResult:
             client = aioredis.Redis.from_url(redis_settings.url.get_secret_value())
             try:
                 offline = None
-                if options.offline and not options.embeddings:
+                if options.offline:
                     from demo.offline import offline_gate
 
                     mark = time.perf_counter()

@@ -165,3 +165,11 @@ def test_quick_embeddings_demo_reports_the_retrieval_verdicts(tmp_path, capsys):
         assert 0 < figures["control_score"] <= 1 and 0 < figures["candidate_score"] <= 1
     assert result["action"] == decisions[0].action.value
     assert result["adapter_reused"] is False
+    # the offline gate ran on the same held-out queries first, as an embedding retrieval set
+    offline = json.loads((workdir / "offline" / "report" / "report.json").read_text())
+    assert result["offline"]["outcome"] == offline["outcome"]
+    metrics = {c["metric"] for c in offline["comparisons"] if c["category"] == "all"}
+    assert {"ndcg@10", "mrr@10", "recall@1"} <= metrics
+    assert offline["embeddings"]["control"]["uniformity"] <= 0
+    if offline["outcome"] != "pass":
+        assert result["action"] != "start_ab"
