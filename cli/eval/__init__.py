@@ -111,6 +111,13 @@ def run(args: argparse.Namespace) -> int:
     except StoreUnavailable as exc:
         print(f"tunegate eval: {exc}", file=sys.stderr)
         return 1
+    except Exception as exc:  # the edge of the command: a judge that kept failing, say
+        from judge.errors import JudgeError
+
+        if not isinstance(exc, JudgeError):
+            raise
+        print(f"tunegate eval: the LLM judge failed: {exc}", file=sys.stderr)
+        return 1
 
 
 async def _evaluate(spec: Any, settings: Any, args: argparse.Namespace, console: Any) -> int:

@@ -132,7 +132,12 @@ def _mde(sets: list[EvalSet], spec: EvalSpec) -> list[dict[str, object]]:
 
 
 async def _score_set(
-    s: EvalSet, outputs: Outputs, spec: EvalSpec, judge: PairJudge | None, code: CodeRunner
+    s: EvalSet,
+    outputs: Outputs,
+    spec: EvalSpec,
+    judge: PairJudge | None,
+    code: CodeRunner,
+    cache: OutputCache,
 ) -> tuple[list[Scored], dict[str, dict[str, tuple[float, float]]]]:
     """Every metric of the set, compared overall and per category; per-item values for rows."""
     scored: list[Scored] = []
@@ -141,7 +146,7 @@ async def _score_set(
     for metric in metrics:
         items = [i for i in s.items if metric in s.metrics[i.category]]
         scores = await score_metric(
-            metric, items, outputs, judge=judge, experiment=spec.name, code=code
+            metric, items, outputs, judge=judge, experiment=spec.name, code=code, cache=cache
         )
         if scores.control.ndim == 1:
             for item_id, a, b in zip(scores.items, scores.control, scores.candidate, strict=True):
@@ -281,9 +286,9 @@ async def evaluate(
                         on_done=lambda out: stage.advance("failed" if out.error else None),
                     )
         code = CodeRunner(spec.code.timeout_seconds, spec.code.memory_mb, spec.code.parallel)
-        with progress.stage("scores", len(sets)) as stage:
+        with cache, progress.stage("scores", len(sets)) as stage:  # the judge's verdicts: cached
             for s in sets:
-                found_scored, values = await _score_set(s, outputs, spec, judge, code)
+                found_scored, values = await _score_set(s, outputs, spec, judge, code, cache)
                 scored += found_scored
                 rows += _rows(s, outputs, values)
                 stage.advance()

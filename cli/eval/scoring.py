@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from analysis.offline.cache import CachedOutput
+from analysis.offline.cache import CachedOutput, OutputCache, output_key
 from analysis.offline.compare import MetricScores
 from analysis.offline.items import EvalItem
 from analysis.offline.metrics import (
@@ -167,6 +167,7 @@ async def score_metric(
     judge: PairJudge | None = None,
     experiment: str = "offline",
     code: CodeRunner | None = None,
+    cache: OutputCache | None = None,
 ) -> MetricScores:
     """One metric on ``items`` for both arms; an arm's failed call scores as an empty answer."""
     ids = [i.id for i in items]
@@ -207,12 +208,25 @@ async def score_metric(
 
         async def one(item: EvalItem) -> float:
             question = item.prompt or str(item.user_messages()[-1].get("content", ""))
-            result = await judged.compare(
-                experiment,
-                JudgeInput(question=question, reference=item.reference),
-                _text(outputs, "candidate", item),
-                _text(outputs, "control", item),
-            )
+            judge_input = JudgeInput(question=question, reference=item.reference)
+            candidate, control = _text(outputs, "candidate", item), _text(outputs, "control", item)
+            version = getattr(judged, "version_for", None)
+            request: dict[str, object] = {
+                "judge": version(judge_input) if version is not None else judged.model,
+                "question": question,
+                "reference": item.reference,
+                "candidate": candidate,
+                "control": control,
+            }
+            key = output_key("judge", "judge", judged.model, request, item.id, 0)
+            hit = cache.get(key) if cache is not None else None
+            if hit is not None and isinstance(hit.extra.get("score"), int | float):
+                return float(hit.extra["score"])  # type: ignore[arg-type]  # checked above
+            result = await judged.compare(experiment, judge_input, candidate, control)
+            if cache is not None:  # a re-run asks the judge nothing either
+                cache.put(
+                    CachedOutput(key=key, arm="judge", item=item.id, extra={"score": result.score})
+                )
             return result.score
 
         scores = np.array(await asyncio.gather(*(one(i) for i in items)), dtype=float)

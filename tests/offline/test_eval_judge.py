@@ -59,6 +59,10 @@ def test_calibrated_judge_gates_with_both_orders(tmp_path, oracle, capsys):
     # "A>B" (not ">>") in both orders: candidate score .75, a preference of +0.5 per item
     assert overall["candidate"] == 0.5 and overall["control"] == 0.0
     assert len(judge.calls) == 2 * n  # both orders of every item
+    with serve_in_thread(judge.app) as judge_url:  # a re-run asks neither the arms nor the judge
+        again = main(["eval", "--spec", str(spec), "--config", str(_config(tmp_path, judge_url)),
+                      "--no-html"])  # fmt: skip
+    assert again == 0 and len(judge.calls) == 2 * n
 
 
 def test_uncalibrated_or_failing_judge_may_not_gate(tmp_path, oracle, capsys):
