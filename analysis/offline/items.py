@@ -52,7 +52,9 @@ def _rows(path: Path) -> list[dict[str, object]]:
     if path.suffix.lower() == ".csv":
         with path.open(newline="") as handle:
             rows: list[dict[str, object]] = []
-            for row in csv.DictReader(handle):
+            for number, row in enumerate(csv.DictReader(handle), start=2):
+                if None in row:  # csv's restkey: more fields than the header names
+                    raise ConfigError(f"{path}:{number}: more fields than the header has")
                 labels = {k: v for k, v in row.items() if k not in _KNOWN and v}
                 known: dict[str, object] = {k: v for k, v in row.items() if k in _KNOWN and v}
                 if "messages" in known:

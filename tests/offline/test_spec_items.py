@@ -99,8 +99,16 @@ def test_jsonl_errors_name_the_line_and_ids_are_unique(tmp_path):
         load_items(tmp_path / "missing.jsonl")
 
 
-@settings(max_examples=50, deadline=None)
-@given(st.binary(max_size=200))
+_PIECES = [b"\n", b",", b'"', b"{", b"}", b"[", b"]", b":", b"prompt", b"messages", b"checks",
+           b"id", b"\x00", b"1", b"a", b"\r", b"labels", b"null"]  # fmt: skip
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.one_of(
+        st.binary(max_size=200), st.lists(st.sampled_from(_PIECES), max_size=40).map(b"".join)
+    )
+)
 def test_arbitrary_bytes_never_crash_the_loader(tmp_path_factory, data):
     path = tmp_path_factory.mktemp("fuzz") / "t.jsonl"
     path.write_bytes(data)
