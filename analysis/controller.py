@@ -16,6 +16,7 @@ import redis.asyncio as aioredis
 from analysis.decide import decide
 from analysis.evidence import load_evidence
 from analysis.metrics import ControllerMetrics
+from analysis.offline.gate_check import load_offline
 from tunegate import keys
 from tunegate.experiments import ExperimentConfig
 from tunegate.records import Decision, decode_decision, encode
@@ -54,7 +55,8 @@ class Controller:
         config = self.experiment(experiment_name)
         state = await read_state(self.redis, experiment_name)
         evidence = await load_evidence(self.redis, experiment_name)
-        decision = decide(config, state, evidence, time.time())
+        offline = await load_offline(self.redis, config)  # None unless the policy requires it
+        decision = decide(config, state, evidence, time.time(), offline)
         changes = (decision.stage_after, decision.weight_after) != (
             decision.stage_before,
             decision.weight_before,

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 from analysis.decide_checks import Checks, gather_checks
 from analysis.evidence import Evidence
+from analysis.offline.gate_check import offline_hold
 from tunegate.experiments import ExperimentConfig, Policy
-from tunegate.records import Action, Decision, ExperimentState, Stage
+from tunegate.records import Action, Decision, ExperimentState, OfflineResult, Stage
 
 __all__ = ["decide"]
 
@@ -27,7 +28,11 @@ _TERMINAL = (Stage.PROMOTED, Stage.ROLLED_BACK)
 
 
 def decide(
-    experiment: ExperimentConfig, state: ExperimentState | None, evidence: Evidence, now: float
+    experiment: ExperimentConfig,
+    state: ExperimentState | None,
+    evidence: Evidence,
+    now: float,
+    offline: OfflineResult | None = None,
 ) -> Decision:
     """Pure: the decision for ``experiment`` given its live state and evidence at ``now``."""
     stage = state.stage if state is not None else experiment.stage
@@ -36,6 +41,13 @@ def decide(
     policy = experiment.policy
     checks = gather_checks(policy, stage, weight, since, evidence, now, len(experiment.ramp))
     action, stage_after, weight_after, reasons = _table(experiment, stage, weight, checks)
+    if action is Action.START_AB and (hold := offline_hold(experiment, offline)):
+        action, stage_after, weight_after, reasons = (
+            Action.CONTINUE,
+            stage,
+            weight,
+            [*reasons[:1], hold],
+        )
     needed = checks.samples_needed(stage) if action is Action.CONTINUE else None
     if needed is not None:
         reasons.append(f"About {needed} more samples are likely needed.")

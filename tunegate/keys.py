@@ -15,6 +15,7 @@ __all__ = [
     "feedback",
     "heartbeat",
     "judge_cache",
+    "offline",
     "pairs",
     "served",
     "state",
@@ -75,6 +76,11 @@ def decisions(experiment: str) -> str:
 def audit(experiment: str) -> str:
     """Stream of audit entries: every change to the experiment state and who made it."""
     return f"{_tag(experiment)}:audit"
+
+
+def offline(experiment: str) -> str:
+    """Stream of OfflineResult records: the offline gate's answer per candidate version."""
+    return f"{_tag(experiment)}:offline"
 
 
 def verdict_done(experiment: str, pair_id: str, scorer: str, judge_version: str) -> str:

@@ -28,6 +28,7 @@ __all__ = [
     "Endpoint",
     "ExperimentState",
     "Feedback",
+    "OfflineResult",
     "OrderVerdict",
     "Pair",
     "Stage",
@@ -38,6 +39,7 @@ __all__ = [
     "decode_dead_letter",
     "decode_decision",
     "decode_feedback",
+    "decode_offline_result",
     "decode_pair",
     "decode_verdict",
     "encode",
@@ -238,6 +240,19 @@ class DeadLetter(_Record):
     time: float = Field(default_factory=time.time)
 
 
+class OfflineResult(_Record):
+    """The offline gate's answer for one candidate version (``tunegate eval --record``)."""
+
+    experiment: str
+    candidate_version: str
+    time: float = Field(default_factory=time.time)
+    outcome: Literal["pass", "fail", "inconclusive"]
+    reasons: list[str] = Field(default_factory=list)
+    regressions: list[str] = Field(default_factory=list)
+    items_needed: int | None = None
+    report_sha256: str = ""  # digest of the report.json it summarises
+
+
 class ExperimentState(BaseModel):
     """The live state of one experiment, kept in the ``keys.state`` hash; it overrides the config.
 
@@ -317,6 +332,10 @@ def decode_feedback(fields: Fields) -> Feedback:
 
 def decode_dead_letter(fields: Fields) -> DeadLetter:
     return decode(fields, DeadLetter)
+
+
+def decode_offline_result(fields: Fields) -> OfflineResult:
+    return decode(fields, OfflineResult)
 
 
 def decode_audit(fields: Fields) -> AuditEntry:

@@ -33,7 +33,7 @@ from tunegate.records import (
 )
 from tunegate.redis import EmbeddedRedis
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 LINE = re.compile(
     r"^category (\S+) \[(\w+)\]: (\d+) pairs, candidate (\d+) wins / (\d+) losses / (\d+) ties;"
@@ -80,6 +80,11 @@ def test_quick_generative_demo_prints_what_it_recorded(tmp_path, capsys, monkeyp
     assert code == 0, out
     assert "Pairwise LLM judge: on (judge-double" in out
     assert "Candidate trained in" in out
+    # the offline gate ran on the same held-out tickets and probes before any traffic
+    assert "Offline gate (tunegate eval, before any traffic):" in out
+    offline = json.loads((workdir / "offline" / "report" / "report.json").read_text())
+    assert {c["set"] for c in offline["comparisons"]} <= {"tickets", "probes"}
+    assert len(offline["items"]) == 8
 
     pairs, verdicts, decisions = _recorded(workdir, "support-triage")
     assert len(pairs) == 8 and Counter(p.category for p in pairs) == {"tickets": 4, "probe": 4}
@@ -115,13 +120,15 @@ def test_quick_generative_demo_prints_what_it_recorded(tmp_path, capsys, monkeyp
     assert float(printed[("tickets", "json_fields")][6]) < 0.5
 
     decision = decisions[0]
+    if offline["outcome"] != "pass":  # the policy requires an offline pass before the A/B
+        assert decision.action.value != "start_ab"
     assert f"Verdict: {decision.action.value} (stage shadow -> {decision.stage_after.value})" in out
     assert f"HTML report: {(workdir / 'reports' / 'support-triage.html').resolve()}" in out
     assert (workdir / "reports" / "support-triage.html").stat().st_size > 1000
 
     # a second run, without a judge endpoint, reuses the cached adapter and says both
     code = main(
-        ["demo", "--quick", "--items", "1", "--probes", "1", "--json",
+        ["demo", "--quick", "--items", "1", "--probes", "1", "--json", "--no-offline",
          "--workdir", str(workdir), "--cache-dir", str(cache)]
     )  # fmt: skip
     captured = capsys.readouterr()
@@ -130,6 +137,7 @@ def test_quick_generative_demo_prints_what_it_recorded(tmp_path, capsys, monkeyp
     assert "Pairwise LLM judge: off" in captured.err
     assert result["adapter_reused"] is True and result["sent"] == 2
     assert result["llm_judge"] is None
+    assert result["offline"] is None  # --no-offline
     assert {c["category"] for c in result["categories"]} == {"tickets", "probe"}
 
 
@@ -157,3 +165,11 @@ def test_quick_embeddings_demo_reports_the_retrieval_verdicts(tmp_path, capsys):
         assert 0 < figures["control_score"] <= 1 and 0 < figures["candidate_score"] <= 1
     assert result["action"] == decisions[0].action.value
     assert result["adapter_reused"] is False
+    # the offline gate ran on the same held-out queries first, as an embedding retrieval set
+    offline = json.loads((workdir / "offline" / "report" / "report.json").read_text())
+    assert result["offline"]["outcome"] == offline["outcome"]
+    metrics = {c["metric"] for c in offline["comparisons"] if c["category"] == "all"}
+    assert {"ndcg@10", "mrr@10", "recall@1"} <= metrics
+    assert offline["embeddings"]["control"]["uniformity"] <= 0
+    if offline["outcome"] != "pass":
+        assert result["action"] != "start_ab"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from bench.models.tiny import build_causal_lm, build_lora
 from proxy.config import LocalModelConfig
-from tests.models.tiny import build_causal_lm, build_lora
 
 
 @pytest.fixture(scope="session", autouse=True)

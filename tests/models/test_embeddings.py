@@ -11,9 +11,9 @@ import orjson
 import pytest
 import torch
 
+from bench.models.tiny import build_encoder
 from proxy.upstream.local.embeddings import EmbeddingsUpstream, pool
 from tests.models.conftest import local_cfg
-from tests.models.tiny import build_encoder
 
 TEXTS = ["The quick brown fox.", "Route this ticket to payments.", "What is two plus three?"]
 

@@ -8,10 +8,10 @@ import orjson
 import pytest
 import torch
 
+from bench.models.tiny import build_lora
 from proxy.upstream.local.causal_lm import CausalLMUpstream
 from proxy.upstream.local.loading import BASE_ADAPTER
 from tests.models.conftest import local_cfg
-from tests.models.tiny import build_lora
 from tunegate.errors import ConfigError
 
 BODY = orjson.dumps(

@@ -19,6 +19,7 @@ import redis
 from openai.types.chat import ChatCompletionMessageParam
 from prometheus_client import CollectorRegistry
 
+from bench.models.tiny import build_random_lora_for
 from cli.compose import proxy_app
 from cli.server import serve_in_thread
 from cli.settings import Settings
@@ -27,7 +28,6 @@ from proxy.upstream.local.causal_lm import CausalLMUpstream
 from proxy.upstream.local.embeddings import EmbeddingsUpstream
 from proxy.upstream.local.loading import LoadedLM, load_causal_lm
 from proxy.upstream.local.packaged import minilm_dir, smollm2_gguf
-from tests.models.tiny import build_random_lora_for
 from tunegate import keys
 from tunegate.records import Arm, Pair, decode_pair
 from tunegate.responses import parse_response
