@@ -7,14 +7,13 @@ known ones become labels.
 
 from __future__ import annotations
 
-import csv
 from collections import Counter
 from pathlib import Path
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from analysis.offline.split import item_key
+from analysis.offline.split import item_key, read_rows
 from tunegate.errors import ConfigError
 
 __all__ = ["EvalItem", "load_items"]
@@ -49,33 +48,19 @@ class EvalItem(BaseModel):
 
 
 def _rows(path: Path) -> list[dict[str, object]]:
-    if path.suffix.lower() == ".csv":
-        with path.open(newline="") as handle:
-            rows: list[dict[str, object]] = []
-            for number, row in enumerate(csv.DictReader(handle), start=2):
-                if None in row:  # csv's restkey: more fields than the header names
-                    raise ConfigError(f"{path}:{number}: more fields than the header has")
-                labels = {k: v for k, v in row.items() if k not in _KNOWN and v}
-                known: dict[str, object] = {k: v for k, v in row.items() if k in _KNOWN and v}
-                if "messages" in known:
-                    known["messages"] = orjson.loads(str(known["messages"]))
-                if "checks" in known:
-                    known["checks"] = orjson.loads(str(known["checks"]))
-                rows.append({**known, "labels": labels})
-            return rows
-    rows = []
-    # newline only: str.splitlines also breaks at \x85 and \u2028, which JSON strings may hold
-    for number, line in enumerate(path.read_text().split("\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            value = orjson.loads(line)
-        except orjson.JSONDecodeError as exc:
-            raise ConfigError(f"{path}:{number}: not valid JSON: {exc}") from None
-        if not isinstance(value, dict):
-            raise ConfigError(f"{path}:{number}: expected a JSON object")
-        rows.append(value)
-    return rows
+    """JSONL objects as they are; CSV rows with JSON cells parsed and extra columns as labels."""
+    rows = read_rows(path)
+    if path.suffix.lower() != ".csv":
+        return rows
+    shaped: list[dict[str, object]] = []
+    for row in rows:
+        labels = {k: v for k, v in row.items() if k not in _KNOWN}
+        known = {k: v for k, v in row.items() if k in _KNOWN}
+        for name in ("messages", "checks"):
+            if name in known:
+                known[name] = orjson.loads(str(known[name]))
+        shaped.append({**known, "labels": labels})
+    return shaped
 
 
 def load_items(path: Path, limit: int | None = None) -> list[EvalItem]:
@@ -83,10 +68,8 @@ def load_items(path: Path, limit: int | None = None) -> list[EvalItem]:
     if not path.is_file():
         raise ConfigError(f"test set {path} does not exist")
     try:
-        rows = _rows(path)
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    except (csv.Error, orjson.JSONDecodeError) as exc:
+        rows = _rows(path)  # read_rows names the line of a malformed row or an undecodable file
+    except orjson.JSONDecodeError as exc:  # a CSV cell meant to hold JSON (messages, checks)
         raise ConfigError(f"{path}: {exc}") from None
     items = []
     for number, row in enumerate(rows, start=1):

@@ -12,7 +12,9 @@ small categories; here each category is shuffled with the seed and cut by larges
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -55,13 +57,16 @@ def item_key(row: Row) -> str:
 
 
 def read_rows(path: Path) -> list[dict[str, object]]:
-    """The JSON objects of a JSONL file, one per non-empty line (ConfigError naming the line)."""
+    """The rows of a JSONL file (one JSON object a line) or a CSV file (a header, then one row a
+    line; empty cells are left out); ConfigError naming the line when one is malformed."""
     try:
         text = path.read_bytes().decode("utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read ({exc.strerror or exc})") from None
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    if path.suffix.lower() == ".csv":
+        return _csv_rows(path, text)
     rows = []
     # split on \n alone: str.splitlines() also breaks at \x85, \u2028, ... inside JSON strings
     for number, line in enumerate(text.split("\n"), start=1):
@@ -74,6 +79,18 @@ def read_rows(path: Path) -> list[dict[str, object]]:
         if not isinstance(value, dict):
             raise ConfigError(f"{path}:{number}: expected a JSON object")
         rows.append(value)
+    return rows
+
+
+def _csv_rows(path: Path, text: str) -> list[dict[str, object]]:
+    rows: list[dict[str, object]] = []
+    try:
+        for number, row in enumerate(csv.DictReader(io.StringIO(text, newline="")), start=2):
+            if None in row:  # csv's restkey: more fields than the header names
+                raise ConfigError(f"{path}:{number}: more fields than the header has")
+            rows.append({k: v for k, v in row.items() if v})
+    except csv.Error as exc:
+        raise ConfigError(f"{path}: {exc}") from None
     return rows
 
 

@@ -7,6 +7,7 @@ statistics tests).
 from __future__ import annotations
 
 import asyncio
+import csv
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -111,6 +112,16 @@ def oracle() -> Iterator[tuple[Oracle, str]]:
 
 def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def write_csv(path: Path, rows: list[dict[str, Any]]) -> Path:
+    """Rows as CSV with a header of every key (a missing key is an empty cell)."""
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
     return path
 
 

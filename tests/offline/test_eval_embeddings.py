@@ -8,7 +8,7 @@ import numpy as np
 
 from bench.models.tiny import SENTENCES
 from cli import main
-from tests.offline.pipeline_fixtures import tiny_encoders, write_jsonl, write_spec
+from tests.offline.pipeline_fixtures import tiny_encoders, write_csv, write_jsonl, write_spec
 
 __all__ = ["tiny_encoders"]
 
@@ -17,7 +17,7 @@ def _local(path) -> dict[str, object]:
     return {"local": {"kind": "embeddings", "path": str(path), "device": "cpu"}}
 
 
-def _data(tmp_path, prefix: str, n_queries: int):
+def _data(tmp_path, prefix: str, n_queries: int, write=write_jsonl, suffix: str = "jsonl"):
     words = " ".join(SENTENCES).split()
     docs = [{"id": f"d{i}", "text": " ".join(words[i : i + 6])} for i in range(20)]
     queries = [
@@ -26,9 +26,9 @@ def _data(tmp_path, prefix: str, n_queries: int):
     ]
     qrels = [{"query_id": f"q{i}", "doc_id": f"d{i}"} for i in range(n_queries)]
     return {
-        "queries": str(write_jsonl(tmp_path / f"{prefix}q.jsonl", queries)),
-        "corpus": str(write_jsonl(tmp_path / f"{prefix}c.jsonl", docs)),
-        "qrels": str(write_jsonl(tmp_path / f"{prefix}r.jsonl", qrels)),
+        "queries": str(write(tmp_path / f"{prefix}q.{suffix}", queries)),
+        "corpus": str(write(tmp_path / f"{prefix}c.{suffix}", docs)),
+        "qrels": str(write(tmp_path / f"{prefix}r.{suffix}", qrels)),
     }
 
 
@@ -56,12 +56,12 @@ def test_retrieval_sts_named_pairs_space_and_projection(tmp_path, tiny_encoders,
                     "name": "held-out",
                     "kind": "retrieval",
                     "split": "held_out_topic",
-                    **_data(tmp_path, "out", 10),
+                    **_data(tmp_path, "out", 10, write_csv, "csv"),  # CSV reads like JSONL
                 },
                 {
                     "name": "sts",
                     "kind": "sts",
-                    "path": str(write_jsonl(tmp_path / "sts.jsonl", sts)),
+                    "path": str(write_csv(tmp_path / "sts.csv", sts)),
                 },
                 {
                     "name": "named",
