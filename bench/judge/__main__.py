@@ -29,6 +29,7 @@ import orjson
 import redis
 import yaml
 
+from bench.children import stop_all
 from tunegate import keys
 from tunegate.records import Arm, ArmResult, Endpoint, Pair, encode
 from tunegate.redis import EmbeddedRedis
@@ -190,8 +191,7 @@ def main() -> int:
             client.flushall()
             client.close()
         finally:
-            judge.terminate()
-            judge.wait(10)
+            stop_all([judge], grace_s=10)
             server.stop()
     if "rouge" in args.only:
         from bench.judge.rouge import report

@@ -41,6 +41,7 @@ import redis
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from bench.children import stop_all
 from cli.server import free_port
 from tunegate import keys
 from tunegate.records import Pair, decode_pair
@@ -97,13 +98,8 @@ class Process:
             time.sleep(0.1)
 
     def stop(self) -> None:
-        if self.popen is not None and self.popen.poll() is None:
-            self.popen.terminate()
-            try:
-                self.popen.wait(15)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait(5)
+        if self.popen is not None:
+            stop_all([self.popen])
         self.popen = None
 
     def cpu_seconds(self) -> float:

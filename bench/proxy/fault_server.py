@@ -14,6 +14,7 @@ from typing import Any
 
 import uvicorn
 
+from bench.servers.asgi import read_body
 from bench.servers.openai_double import OpenAIDouble, Reply
 
 __all__ = ["FAULTS", "FaultServer"]
@@ -39,12 +40,7 @@ class FaultServer:
         if scope["type"] != "http" or scope["path"] != "/_fault":
             await self.double(scope, receive, send)
             return
-        raw = b""
-        more = True
-        while more:
-            message = await receive()
-            raw += message.get("body", b"")
-            more = message.get("more_body", False)
+        raw = await read_body(receive)
         order = json.loads(raw)
         if order["fault"] == "ok":
             self.double.reset()

@@ -16,6 +16,8 @@ from types import TracebackType
 
 import httpx
 
+from bench.children import stop_all
+
 __all__ = ["CHAT_JSON", "CHAT_SSE", "Nginx"]
 
 CHAT_JSON = json.dumps(
@@ -124,8 +126,7 @@ http {{
         tb: TracebackType | None,
     ) -> None:
         if self._process is not None:
-            self._process.terminate()
-            self._process.wait(10)
+            stop_all([self._process], grace_s=10)
             if self._process.stderr:
                 self._process.stderr.close()
         self._dir.cleanup()

@@ -15,6 +15,7 @@ import redis
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from bench.children import stop_all
 from bench.proxy.nginx import Nginx
 from bench.proxy.wrk import CLIENT_KEY, run_wrk
 from cli.server import free_port
@@ -189,13 +190,6 @@ class Targets:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        for process in self._processes:
-            process.terminate()
-        for process in self._processes:
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(5)
+        stop_all(self._processes)
         self._redis.stop()
         self._dir.cleanup()

@@ -16,6 +16,7 @@ import threading
 import time
 from pathlib import Path
 
+from bench.children import stop_all
 from bench.proxy.__main__ import BODY_JSON, BODY_SSE
 from bench.proxy.nginx import Nginx
 from bench.proxy.processes import ROOT, _wait_http
@@ -104,8 +105,7 @@ def main(argv: list[str]) -> None:
             )
             load.join()
         finally:
-            target.terminate()
-            target.wait(15)
+            stop_all([target])
             server.stop()
     _top(raw)
 

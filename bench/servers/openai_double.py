@@ -28,6 +28,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from bench.servers.asgi import read_body
+
 __all__ = ["OpenAIDouble", "Received", "Reply", "fake_embedding"]
 
 
@@ -135,12 +137,7 @@ class OpenAIDouble:
                 else:
                     await send({"type": "lifespan.shutdown.complete"})
                     return
-        raw = b""
-        more = True
-        while more:
-            message = await receive()
-            raw += message.get("body", b"")
-            more = message.get("more_body", False)
+        raw = await read_body(receive)
         headers = {k.decode(): v.decode() for k, v in scope["headers"]}
         if self.record:
             self.received.append(

@@ -11,6 +11,7 @@ from types import TracebackType
 import httpx
 import yaml
 
+from bench.children import stop_all
 from cli.server import free_port
 
 __all__ = ["PrometheusServer", "QueryError"]
@@ -70,12 +71,7 @@ class PrometheusServer:
     ) -> None:
         self._client.close()
         if self._process is not None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
+            stop_all([self._process], grace_s=10)
 
     def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout

@@ -17,6 +17,7 @@ import pytest
 import redis as redis_client
 import yaml
 
+from bench.children import stop_all
 from cli.server import free_port
 from cli.settings import Settings
 from tests.deploy.chart import CHART_DIR, SCENARIOS, render, scenario_values
@@ -261,8 +262,7 @@ def test_the_rendered_redis_command_runs_and_the_rendered_url_reaches_it(tmp_pat
             client.close()
             return None if value is None else value.decode() if isinstance(value, bytes) else value
         finally:
-            server.terminate()
-            server.wait(timeout=10)
+            stop_all([server], grace_s=10)
 
     assert run_once(write=True) == "kept"
     assert run_once(write=False) == "kept"  # the append-only file brought it back

@@ -6,16 +6,13 @@ built in each test reuse that copy through the in-process cache.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import cast
 
 import numpy as np
 import openai
 import orjson
 import pytest
-import redis
 from openai.types.chat import ChatCompletionMessageParam
 from prometheus_client import CollectorRegistry
 
@@ -28,8 +25,8 @@ from proxy.upstream.local.causal_lm import CausalLMUpstream
 from proxy.upstream.local.embeddings import EmbeddingsUpstream
 from proxy.upstream.local.loading import LoadedLM, load_causal_lm
 from proxy.upstream.local.packaged import minilm_dir, smollm2_gguf
-from tunegate import keys
-from tunegate.records import Arm, Pair, decode_pair
+from tests.proxy.conftest import wait_for_pairs as wait_for_any
+from tunegate.records import Arm, Pair
 from tunegate.responses import parse_response
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(150)]  # the first test loads SmolLM2
@@ -93,18 +90,10 @@ def smol_proxy(redis_url: str, smol_lora: Path, smollm2: LoadedLM) -> Iterator[t
 
 
 def wait_for_pairs(redis_url: str, count: int, timeout: float = 60) -> list[Pair]:
-    client = redis.Redis.from_url(redis_url)
-    deadline = time.monotonic() + timeout
-    while True:
-        entries = cast(list[tuple[bytes, dict[bytes, bytes]]], client.xrange(keys.pairs("smol")))
-        pairs = [decode_pair(fields) for _, fields in entries]
-        complete = [p for p in pairs if p.control and p.candidate]
-        if len(complete) >= count:
-            client.close()
-            return complete
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{len(complete)} complete pairs after {timeout}s: {pairs}")
-        time.sleep(0.05)
+    """The smol experiment's pairs that both arms answered, once ``count`` are logged."""
+    return wait_for_any(
+        redis_url, "smol", count, timeout, where=lambda p: bool(p.control and p.candidate)
+    )
 
 
 def test_chat_through_the_proxy_with_adapter_off_and_on(smol_proxy):

@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from bench.models.tiny import build_causal_lm, build_encoder, build_lora
+from bench.servers.asgi import read_body
 from cli.server import serve_in_thread
 
 __all__ = [
@@ -68,12 +69,7 @@ class Oracle:
                 await send({"type": f"lifespan.{kind}.complete"})
                 if kind == "shutdown":
                     return
-        raw = b""
-        more = True
-        while more:
-            message = await receive()
-            raw += message.get("body", b"")
-            more = message.get("more_body", False)
+        raw = await read_body(receive)
         self.calls += 1
         if self.delay_s:
             await asyncio.sleep(self.delay_s)

@@ -162,8 +162,17 @@ def proxy_factory(redis_url: str, doubles: Doubles) -> Iterator[Callable[..., An
     doubles.reset()
 
 
-def wait_for_pairs(url: str, experiment_name: str, count: int, timeout: float = 5.0) -> list[Pair]:
-    """The experiment's pairs once ``count`` are in Redis; AssertionError at the deadline."""
+def wait_for_pairs(
+    url: str,
+    experiment_name: str,
+    count: int,
+    timeout: float = 5.0,
+    where: Callable[[Pair], bool] | None = None,
+) -> list[Pair]:
+    """The experiment's pairs (those ``where`` accepts) once ``count`` are in Redis.
+
+    AssertionError at the deadline, naming how many there were.
+    """
     client = redis.Redis.from_url(url)
     deadline = time.monotonic() + timeout
     try:
@@ -172,10 +181,13 @@ def wait_for_pairs(url: str, experiment_name: str, count: int, timeout: float = 
             entries = cast(
                 list[tuple[bytes, dict[bytes, bytes]]], client.xrange(keys.pairs(experiment_name))
             )
-            if len(entries) >= count:
-                return [decode_pair(fields) for _, fields in entries]
+            pairs = [decode_pair(fields) for _, fields in entries]
+            if where is not None:
+                pairs = [p for p in pairs if where(p)]
+            if len(pairs) >= count:
+                return pairs
             if time.monotonic() > deadline:
-                raise AssertionError(f"{len(entries)} of {count} pairs in {timeout}s")
+                raise AssertionError(f"{len(pairs)} of {count} pairs in {timeout}s")
             time.sleep(0.01)
     finally:
         client.close()
