@@ -11,7 +11,10 @@ printed is what was recorded.
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import cast
@@ -20,7 +23,6 @@ import pytest
 import redis
 
 from bench.servers.judge_double import JudgeDouble, prefer_longer
-from cli import main
 from cli.server import serve_in_thread
 from tunegate import keys
 from tunegate.records import (
@@ -34,6 +36,8 @@ from tunegate.records import (
 from tunegate.redis import EmbeddedRedis
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
+
+ROOT = Path(__file__).resolve().parents[2]
 
 LINE = re.compile(
     r"^category (\S+) \[(\w+)\]: (\d+) pairs, candidate (\d+) wins / (\d+) losses / (\d+) ties;"
@@ -66,18 +70,30 @@ def _counts(verdicts: list[Verdict]) -> dict[tuple[str | None, str], Counter[str
     return counts
 
 
-def test_quick_generative_demo_prints_what_it_recorded(tmp_path, capsys, monkeypatch):
+def _demo(*argv: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """The real `tunegate demo` entry point in a child process (its output is all its own)."""
+    return subprocess.run(
+        [sys.executable, "-m", "cli", "demo", *argv],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+        cwd=ROOT,
+        timeout=840,
+    )
+
+
+def test_quick_generative_demo_prints_what_it_recorded(tmp_path):
     workdir, cache = tmp_path / "work", tmp_path / "cache"
     judge = JudgeDouble(policy=prefer_longer)
-    monkeypatch.setenv("DEMO_JUDGE_KEY", "sk-demo-test")
     with serve_in_thread(judge.app) as judge_url:
-        code = main(
-            ["demo", "--quick", "--workdir", str(workdir), "--cache-dir", str(cache),
-             "--judge-url", f"{judge_url}/v1", "--judge-model", "judge-double",
-             "--judge-key-env", "DEMO_JUDGE_KEY"]
+        run = _demo(
+            "--quick", "--workdir", str(workdir), "--cache-dir", str(cache),
+            "--judge-url", f"{judge_url}/v1", "--judge-model", "judge-double",
+            "--judge-key-env", "DEMO_JUDGE_KEY",
+            env={"DEMO_JUDGE_KEY": "sk-demo-test"},
         )  # fmt: skip
-    out = capsys.readouterr().out
-    assert code == 0, out
+    code, out = run.returncode, run.stdout
+    assert code == 0, out + run.stderr
     assert "Pairwise LLM judge: on (judge-double" in out
     assert "Candidate trained in" in out
     # the offline gate ran on the same held-out tickets and probes before any traffic
@@ -127,28 +143,27 @@ def test_quick_generative_demo_prints_what_it_recorded(tmp_path, capsys, monkeyp
     assert (workdir / "reports" / "support-triage.html").stat().st_size > 1000
 
     # a second run, without a judge endpoint, reuses the cached adapter and says both
-    code = main(
-        ["demo", "--quick", "--items", "1", "--probes", "1", "--json", "--no-offline",
-         "--workdir", str(workdir), "--cache-dir", str(cache)]
+    captured = _demo(
+        "--quick", "--items", "1", "--probes", "1", "--json", "--no-offline",
+        "--workdir", str(workdir), "--cache-dir", str(cache),
     )  # fmt: skip
-    captured = capsys.readouterr()
-    result = json.loads(captured.out)
-    assert code == 0
-    assert "Pairwise LLM judge: off" in captured.err
+    assert captured.returncode == 0, captured.stderr
+    result = json.loads(captured.stdout)
+    assert "Pairwise LLM judge: off" in captured.stderr
     assert result["adapter_reused"] is True and result["sent"] == 2
     assert result["llm_judge"] is None
     assert result["offline"] is None  # --no-offline
     assert {c["category"] for c in result["categories"]} == {"tickets", "probe"}
 
 
-def test_quick_embeddings_demo_reports_the_retrieval_verdicts(tmp_path, capsys):
+def test_quick_embeddings_demo_reports_the_retrieval_verdicts(tmp_path):
     workdir = tmp_path / "work"
-    code = main(
-        ["demo", "--embeddings", "--quick", "--items", "6", "--json",
-         "--workdir", str(workdir), "--cache-dir", str(tmp_path / "cache")]
+    run = _demo(
+        "--embeddings", "--quick", "--items", "6", "--json",
+        "--workdir", str(workdir), "--cache-dir", str(tmp_path / "cache"),
     )  # fmt: skip
-    result = json.loads(capsys.readouterr().out)
-    assert code == 0
+    assert run.returncode == 0, run.stderr
+    result = json.loads(run.stdout)
     pairs, verdicts, decisions = _recorded(workdir, "kb-search")
     assert len(pairs) == 6 and all(p.labels == {"task": "retrieval"} for p in pairs)
     assert all(v.scorer == "retrieval" for v in verdicts) and len(verdicts) == 6
