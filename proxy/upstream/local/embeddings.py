@@ -21,6 +21,7 @@ import torch
 
 from proxy.config import LocalModelConfig
 from proxy.errors import BadRequest, UpstreamTimeout, UpstreamUnavailable
+from proxy.extract import parse_body
 from proxy.upstream.base import Headers, UpstreamResponse, UpstreamStream
 from proxy.upstream.local.batcher import Batcher
 from proxy.upstream.local.lifecycle import LocalUpstream
@@ -117,12 +118,7 @@ def _embed_jobs(encoder: LoadedEncoder, chunk: int, jobs: list[EmbeddingJob]) ->
 
 
 def _parse(raw: bytes) -> tuple[str, list[str], str, int | None]:
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise BadRequest(f"request body is not JSON: {exc}") from None
-    if not isinstance(body, dict):
-        raise BadRequest("request body must be a JSON object")
+    body = parse_body(raw)
     value = body.get("input")
     texts = [value] if isinstance(value, str) else value
     if not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import orjson
 
 from proxy.errors import BadRequest, ProxyError
+from proxy.extract import parse_body
 
 __all__ = [
     "GenerationRequest",
@@ -114,12 +115,7 @@ def parse_generation_request(path: str, raw: bytes) -> GenerationRequest:
     """Validate a chat or completions body; BadRequest names the offending parameter."""
     if path not in (CHAT, COMPLETIONS):
         raise BadRequest(f"{path} is not served by this model (chat or completions only)")
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise BadRequest(f"request body is not JSON: {exc}") from None
-    if not isinstance(body, dict):
-        raise BadRequest("request body must be a JSON object")
+    body = parse_body(raw)
     chat = path == CHAT
     if _optional_int(body, "n", 1) not in (None, 1):
         raise BadRequest("only n=1 is supported by the in-process backend", param="n")
