@@ -112,7 +112,7 @@ class EmbeddingSetSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str
     kind: Literal["retrieval", "sts", "named_pairs"]
-    path: Path | None = None  # sts / named_pairs: one JSONL file
+    path: Path | None = None  # sts / named_pairs: one JSONL or CSV file
     queries: Path | None = None  # retrieval
     corpus: Path | None = None
     qrels: Path | None = None
