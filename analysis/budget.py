@@ -6,9 +6,12 @@ is at most its share; by the union bound the chance that any of them fires wrong
 the sum of the shares, which is ``policy.alpha``. docs/statistics.md states the design; each
 Decision's evidence lists every test with the alpha it was given (:class:`TestOutcome`).
 
-The judge's superiority test (start the A/B, promote) gets the largest share because it is the
-one whose power the rollout waits for; the roll-back tests carry margins, so they rarely come
-near their share when the candidate is as good as the control.
+The category test gets the largest share: it splits it over the categories (Holm), and a
+category with a fifth of the traffic must roll back on the few pairs it has (docs/statistics.md
+measures it). The judge's superiority test (start the A/B, promote) comes next: its power needs
+the alpha only through log(1 / alpha), so halving its share costs a few percent more pairs. The
+roll-back tests carry margins, so they rarely come near their share when the candidate is as
+good as the control.
 """
 
 from __future__ import annotations
@@ -20,10 +23,10 @@ from tunegate.experiments import Policy
 __all__ = ["SHARES", "TestOutcome", "alpha_for"]
 
 SHARES: dict[str, float] = {
-    "judge_superiority": 0.4,  # start the A/B; promote when the success metric is the judge
+    "judge_superiority": 0.2,  # start the A/B; promote when the success metric is the judge
     "judge_loss": 0.1,  # roll back: win rate below 0.5 - loss margin (early path)
     "judge_equivalence": 0.025,  # stop: the interval sits inside 0.5 +- equivalence margin
-    "categories": 0.3,  # roll back: a category regresses beyond its tolerance (Holm)
+    "categories": 0.5,  # roll back: a category regresses beyond its tolerance (Holm)
     "error_rate": 0.025,  # roll back on a breach / promote once non-inferior
     "latency_p95": 0.025,
     "tokens": 0.025,

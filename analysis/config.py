@@ -13,3 +13,6 @@ class AnalysisSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     interval_seconds: float = Field(default=60.0, gt=0)
     report_dir: str = ".tunegate/reports"
+    # `decide --loop` replicas: only the holder of this Redis lease decides (tunegate/lease.py)
+    lease_name: str = Field(default="decide", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    lease_seconds: float = Field(default=15.0, ge=0.3, le=3600)

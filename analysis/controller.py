@@ -4,6 +4,14 @@ A decision that changes the stage or weight is applied (through tunegate.state.w
 actor "controller", compare-and-set on the version it decided from) only when the experiment's
 policy has ``auto_apply`` or the caller passes ``apply=True``; otherwise it is recorded with
 ``needs_approval`` and :meth:`Controller.approve` applies it later for an operator.
+
+Each look reads its evidence incrementally (analysis/evidence_store.py): only the records new
+since the previous look, by any controller replica, are read and folded into the running
+decision state (analysis/evidence_state.py), and the decision is made from that state alone
+(analysis/decide_state.py), so a look costs the same on day 30 as on day 1. An experiment with
+human labels decides from the rows (the judge-corrected estimate joins labels to judged rows).
+``incremental=False`` reads the whole streams instead (the landed path,
+kept for comparison in bench/scale and for ``tunegate report``).
 """
 
 from __future__ import annotations
@@ -14,12 +22,15 @@ from collections.abc import Iterable
 import redis.asyncio as aioredis
 
 from analysis.decide import decide
+from analysis.decide_state import decide_from_state
 from analysis.evidence import load_evidence
+from analysis.evidence_store import incremental_evidence, state_look
 from analysis.metrics import ControllerMetrics
 from analysis.offline.gate_check import load_offline
 from tunegate import keys
+from tunegate.decisions import approve
 from tunegate.experiments import ExperimentConfig
-from tunegate.records import Decision, decode_decision, encode
+from tunegate.records import Decision, ExperimentState, decode_decision, encode
 from tunegate.redis import store_errors
 from tunegate.retention import Retention
 from tunegate.state import read_state, write_state
@@ -37,11 +48,15 @@ class Controller:
         metrics: ControllerMetrics | None = None,
         *,
         retention: Retention | None = None,
+        incremental: bool = True,
+        fence: int | None = None,
     ) -> None:
         self.experiments = {e.name: e for e in experiments}
+        self.fence = fence  # the lease token of this leader; set by the decide loop
         self.retention = retention or Retention()
         self.redis = redis
         self.metrics = metrics
+        self.incremental = incremental
 
     def experiment(self, name: str) -> ExperimentConfig:
         config = self.experiments.get(name)
@@ -54,9 +69,8 @@ class Controller:
         """Decide once, append the Decision to the decisions stream, apply it if allowed."""
         config = self.experiment(experiment_name)
         state = await read_state(self.redis, experiment_name)
-        evidence = await load_evidence(self.redis, experiment_name)
-        offline = await load_offline(self.redis, config)  # None unless the policy requires it
-        decision = decide(config, state, evidence, time.time(), offline)
+        decision = await self._decide(config, state)
+        decision.fence = self.fence
         changes = (decision.stage_after, decision.weight_after) != (
             decision.stage_before,
             decision.weight_before,
@@ -72,6 +86,7 @@ class Controller:
                 reason=f"{decision.action.value}: {decision.reason}",
                 expected_version=state.version if state else None,
                 audit_maxlen=self.retention.audit,
+                fence=self.fence,
             )
             decision.applied = written is not None
             if written is None:
@@ -81,6 +96,24 @@ class Controller:
             decision.needs_approval = True
         await self._record(decision)
         return decision
+
+    async def _decide(self, config: ExperimentConfig, state: ExperimentState | None) -> Decision:
+        """From the running state where it can (a look that costs the same at any history),
+        else from the rows (human labels) or the whole streams (``incremental=False``)."""
+        name = config.name
+        offline = await load_offline(self.redis, config)  # None unless the policy requires it
+        if self.incremental:
+            since = state.updated_at if state is not None else 0.0
+            weight = state.ab_weight if state is not None else config.ab_weight
+            look = await state_look(self.redis, name, config.policy, (since, weight))
+            if look is not None:
+                running, counters, feedback = look
+                return decide_from_state(
+                    config, state, running, feedback, counters, time.time(), offline
+                )
+        read = incremental_evidence if self.incremental else load_evidence
+        evidence = await read(self.redis, name)
+        return decide(config, state, evidence, time.time(), offline)
 
     async def _record(self, decision: Decision) -> None:
         with store_errors("record decision"):
@@ -106,27 +139,7 @@ class Controller:
         The write lands only if the state is still the one the decision was made from.
         """
         config = self.experiment(experiment_name)
-        latest = await self.latest(experiment_name)
-        if latest is None or not latest.needs_approval or latest.applied:
-            return None
-        state = await read_state(self.redis, experiment_name)
-        current = (state.stage, state.ab_weight) if state else (config.stage, config.ab_weight)
-        if current != (latest.stage_before, latest.weight_before):
-            return None
-        written = await write_state(
-            self.redis,
-            experiment_name,
-            stage=latest.stage_after,
-            ab_weight=latest.weight_after,
-            mirror_rate=state.mirror_rate if state else config.mirror_rate,
-            actor=actor,
-            reason=f"approved {latest.action.value}: {latest.reason}",
-            expected_version=state.version if state else None,
-        )
-        if written is None:
-            return None
-        approved = latest.model_copy(
-            update={"applied": True, "needs_approval": False, "time": time.time()}
-        )
-        await self._record(approved)
+        approved = await approve(self.redis, config, actor, retention=self.retention)
+        if approved is not None and self.metrics is not None:
+            self.metrics.observe(approved)
         return approved

@@ -22,7 +22,7 @@ from analysis.offline.gate_check import offline_hold
 from tunegate.experiments import ExperimentConfig, Policy
 from tunegate.records import Action, Decision, ExperimentState, OfflineResult, Stage
 
-__all__ = ["decide"]
+__all__ = ["decide", "decide_with_checks"]
 
 _TERMINAL = (Stage.PROMOTED, Stage.ROLLED_BACK)
 
@@ -40,6 +40,20 @@ def decide(
     since = state.updated_at if state is not None else 0.0
     policy = experiment.policy
     checks = gather_checks(policy, stage, weight, since, evidence, now, len(experiment.ramp))
+    return decide_with_checks(experiment, state, checks, now, offline)
+
+
+def decide_with_checks(
+    experiment: ExperimentConfig,
+    state: ExperimentState | None,
+    checks: Checks,
+    now: float,
+    offline: OfflineResult | None = None,
+) -> Decision:
+    """The decision table on checks gathered already (from evidence, or from the running state
+    of analysis/decide_state.py)."""
+    stage = state.stage if state is not None else experiment.stage
+    weight = state.ab_weight if state is not None else experiment.ab_weight
     action, stage_after, weight_after, reasons = _table(experiment, stage, weight, checks)
     if action is Action.START_AB and (hold := offline_hold(experiment, offline)):
         action, stage_after, weight_after, reasons = (
@@ -115,7 +129,7 @@ def _shadow(
     experiment: ExperimentConfig, stage: Stage, weight: float, c: Checks, summary: str
 ) -> Row:
     policy = experiment.policy
-    if not c.gate.superior:
+    if not c.judge_superior:
         return Action.CONTINUE, stage, weight, [summary, _not_yet(policy)]
     if c.blocked_categories:
         return Action.CONTINUE, stage, weight, [summary, c.category_sentence()]

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from analysis.budget import SHARES, TestOutcome, alpha_for
-from analysis.evidence import Evidence
+from analysis.evidence import Evidence, FeedbackEvidence
 from analysis.gate import JudgeGate, judge_gate, planned_n
 from analysis.guardrails import (
     CategoryRegression,
@@ -26,12 +26,22 @@ from analysis.guardrails import (
     tokens_guardrail,
 )
 from analysis.live import SequentialLive, live_sequential, user_means
+from analysis.ppi import CorrectedEstimate, corrected_win_rate
 from analysis.proportions import category_summaries, paired_correctness, win_rate_summary
 from analysis.srm import SrmResult, sample_ratio_mismatch
 from tunegate.experiments import Policy
 from tunegate.records import Arm, Stage
 
-__all__ = ["MIN_HEALTH_SAMPLE", "Checks", "gather_checks"]
+__all__ = [
+    "MIN_HEALTH_SAMPLE",
+    "Checks",
+    "Health",
+    "corrected_estimate",
+    "gather_checks",
+    "health_json",
+    "pause_reasons",
+    "rollback_reasons",
+]
 
 #: Judge-health shares are judged only once this many verdicts or dead letters exist.
 MIN_HEALTH_SAMPLE = 20
@@ -49,6 +59,42 @@ class Checks:
     evidence_json: dict[str, object]
     pause_reasons: list[str] = field(default_factory=list)
     rollback_reasons: list[str] = field(default_factory=list)
+    corrected: CorrectedEstimate | None = None
+
+    @property
+    def judge_superior(self) -> bool:
+        """Judge superiority as the policy reads it: the raw judge's test or the corrected bound."""
+        if self.policy.judge_estimate == "raw":
+            return self.gate.superior
+        c = self.corrected
+        return (
+            c is not None
+            and c.labelled >= self.policy.min_labels
+            and c.cs_lower > self.policy.win_rate_bar  # the always-valid bound, never the fixed
+        )
+
+    def corrected_sentence(self) -> str:
+        c, policy = self.corrected, self.policy
+        drives = policy.judge_estimate == "corrected"
+        if c is None:
+            return " No human labels yet for the judge-corrected estimate." if drives else ""
+        short = (
+            f" It decides once {policy.min_labels} pairs are labelled."
+            if drives and c.labelled < policy.min_labels
+            else ""
+        )
+        bound = (
+            f" Its always-valid lower bound {c.cs_lower:.3f} (alpha {c.alpha / 2:.3g}) is what"
+            " decides."
+            if drives
+            else ""
+        )
+        return (
+            f" Corrected by {c.labelled} human labels it is {c.estimate:.3f}"
+            f" (fixed-sample {1 - c.alpha:.0%} interval {c.lower:.3f}-{c.upper:.3f}, valid at"
+            f" one look; always-valid {c.cs_lower:.3f}-{c.cs_upper:.3f}; judge and people agree"
+            f" on {c.agreement:.0%} of them).{bound}{short}"
+        )
 
     @property
     def blocked_categories(self) -> list[CategoryRegression]:
@@ -71,7 +117,7 @@ class Checks:
             f"The judge's win rate is {g.win_rate:.3f} over {g.n} pairs (always-valid"
             f" {1 - self.policy.alpha:.0%} interval {g.cs_lower:.3f}-{g.cs_upper:.3f},"
             f" lower bound {g.lower:.3f}, p = {g.p_value:.3g} against alpha"
-            f" {g.alpha_superiority:.3g}).{drift}"
+            f" {g.alpha_superiority:.3g}).{drift}{self.corrected_sentence()}"
         )
 
     def category_sentence(self) -> str:
@@ -89,7 +135,7 @@ class Checks:
         )
 
     def success(self, policy: Policy) -> tuple[bool, str]:
-        judge_ok = self.gate.superior
+        judge_ok = self.judge_superior
         if policy.success_metric == "judge":
             return judge_ok, f"Judge superiority {'holds' if judge_ok else 'is not shown yet'}."
         if not self.live:
@@ -123,6 +169,7 @@ class Checks:
             {
                 **self.evidence_json,
                 "judge": self.gate.to_json(),
+                "corrected": self.corrected.to_json() if self.corrected else None,
                 "categories": [c.to_json() for c in self.categories],
                 "guardrails": [g.to_json() for g in self.guardrails],
                 "srm": self.srm.to_json() if self.srm else None,
@@ -157,6 +204,16 @@ def _outcomes(c: Checks) -> list[TestOutcome]:
             g.equivalence_interval, g.alpha_equivalence, g.n, p.min_pairs, g.equivalent,
         ),
     ]  # fmt: skip
+    corrected = c.corrected
+    if p.judge_estimate == "corrected" and corrected is not None:
+        out.append(
+            TestOutcome(
+                "judge_superiority_corrected", "start_ab/promote", "ppi_asymptotic_cs",
+                f"win rate <= {p.win_rate_bar}", corrected.estimate, None,
+                (corrected.cs_lower, 1.0), corrected.alpha / 2, corrected.labelled,
+                p.min_labels, c.judge_superior,
+            )
+        )  # fmt: skip
     for cat in c.categories:
         out.append(
             TestOutcome(
@@ -269,17 +326,17 @@ def gather_checks(
         srm = sample_ratio_mismatch(
             pairs.served_candidate[in_stage],
             weight,
-            _srm_alpha(policy, ramp_steps),
+            srm_alpha(policy, ramp_steps),
             policy.min_rollback_pairs,
         )
     exposure = int(pairs.served_candidate[in_stage].sum()) if stage is Stage.AB else 0
-    live = _live(evidence, policy, since)
+    live = live_checks(evidence.feedback, policy, since)
     extra: dict[str, object] = {
         "summary": win_rate_summary(judge.scores, policy.alpha).to_json(),
         "category_summaries": [
             c.to_json() for c in category_summaries(judge.scores, judge.categories, policy.alpha)
         ],
-        "health": _health_json(evidence, now),
+        "health": health_json(Health.of(evidence), now),
         "pairs": pairs.n,
     }
     known = ~np.isnan(judge.candidate_correct) & ~np.isnan(judge.control_correct)
@@ -288,12 +345,34 @@ def gather_checks(
             judge.candidate_correct[known], judge.control_correct[known]
         ).to_json()
     checks = Checks(policy, gate, categories, guardrails, srm, live, exposure, extra)
-    checks.pause_reasons = _pause_reasons(evidence, policy, srm, now)
-    checks.rollback_reasons = _rollback_reasons(checks)
+    checks.corrected = corrected_estimate(evidence, policy)
+    checks.pause_reasons = pause_reasons(Health.of(evidence), policy, srm, now)
+    checks.rollback_reasons = rollback_reasons(checks)
     return checks
 
 
-def _srm_alpha(policy: Policy, ramp_steps: int) -> float:
+def corrected_estimate(evidence: Evidence, policy: Policy) -> CorrectedEstimate | None:
+    """PPI++ on the labelled judged pairs; its always-valid lower bound (``cs_lower``) spends
+    the judge-superiority share; the fixed-sample interval is only shown."""
+    human = evidence.labels.latest()
+    judge = evidence.judge
+    if not human or len(judge.pair_ids) != judge.n:  # no labels, or rows without pair ids
+        return None
+    mask = np.fromiter((pid in human for pid in judge.pair_ids), dtype=bool, count=judge.n)
+    if mask.sum() < 2:
+        return None
+    ids = [pid for pid, hit in zip(judge.pair_ids, mask, strict=True) if hit]
+    return corrected_win_rate(
+        np.array([human[pid] for pid in ids], dtype=np.float64),
+        judge.scores[mask],
+        judge.scores[~mask],
+        2 * alpha_for(policy, "judge_superiority"),  # two-sided, so the lower bound is one-sided
+        planned_labels=policy.min_labels,  # fixed in advance: the CS is tightest there
+        planned_pairs=planned_n(policy),
+    )
+
+
+def srm_alpha(policy: Policy, ramp_steps: int) -> float:
     """One SRM test per ramp step, each with an equal part of the share (capped by the policy)."""
     return min(alpha_for(policy, "srm"), policy.srm_threshold) / max(ramp_steps, 1)
 
@@ -342,8 +421,7 @@ def _guardrails(evidence: Evidence, policy: Policy) -> list[GuardrailResult]:
     return results
 
 
-def _live(evidence: Evidence, policy: Policy, since: float) -> dict[str, SequentialLive]:
-    fb = evidence.feedback
+def live_checks(fb: FeedbackEvidence, policy: Policy, since: float) -> dict[str, SequentialLive]:
     out: dict[str, SequentialLive] = {}
     labels = sorted(set(fb.labels))
     for label in labels:
@@ -363,41 +441,57 @@ def _live(evidence: Evidence, policy: Policy, since: float) -> dict[str, Sequent
     return out
 
 
-def _health_json(evidence: Evidence, now: float) -> dict[str, object]:
-    judge = evidence.judge
-    last = evidence.last_time
+@dataclass(frozen=True)
+class Health:
+    """The judge-health and staleness figures, from evidence or from the running state."""
+
+    last_time: float | None
+    judged: int
+    pairwise: int
+    inconsistent: int
+    bad_scores: int
+    dead_letters: int
+    bad_entries: int
+
+    @classmethod
+    def of(cls, evidence: Evidence) -> Health:
+        j = evidence.judge
+        return cls(
+            evidence.last_time, j.n, j.pairwise, j.inconsistent, j.bad_scores,
+            evidence.dead_letters, evidence.bad_entries,
+        )  # fmt: skip
+
+
+def health_json(h: Health, now: float) -> dict[str, object]:
     return {
-        "pairwise_verdicts": judge.pairwise,
-        "inconsistent": judge.inconsistent,
-        "dead_letters": evidence.dead_letters,
-        "bad_entries": evidence.bad_entries,
-        "bad_scores": judge.bad_scores,
-        "age_seconds": (now - last) if last is not None else None,
+        "pairwise_verdicts": h.pairwise,
+        "inconsistent": h.inconsistent,
+        "dead_letters": h.dead_letters,
+        "bad_entries": h.bad_entries,
+        "bad_scores": h.bad_scores,
+        "age_seconds": (now - h.last_time) if h.last_time is not None else None,
     }
 
 
-def _pause_reasons(
-    evidence: Evidence, policy: Policy, srm: SrmResult | None, now: float
-) -> list[str]:
+def pause_reasons(h: Health, policy: Policy, srm: SrmResult | None, now: float) -> list[str]:
     reasons = []
-    last = evidence.last_time
+    last = h.last_time
     if last is not None and now - last > policy.stale_after_seconds:
         reasons.append(
             f"the newest evidence is {now - last:.0f} s old (stale after"
             f" {policy.stale_after_seconds:.0f} s)."
         )
-    judge = evidence.judge
-    if judge.pairwise >= MIN_HEALTH_SAMPLE:
-        share = judge.inconsistent / judge.pairwise
+    if h.pairwise >= MIN_HEALTH_SAMPLE:
+        share = h.inconsistent / h.pairwise
         if share > policy.max_judge_inconsistency:
             reasons.append(
                 f"the judge disagrees with itself when the order is swapped on {share:.0%} of"
                 f" pairs (limit {policy.max_judge_inconsistency:.0%})."
             )
-    total = evidence.dead_letters + judge.n
-    if total >= MIN_HEALTH_SAMPLE and evidence.dead_letters / total > policy.max_dead_letter_share:
+    total = h.dead_letters + h.judged
+    if total >= MIN_HEALTH_SAMPLE and h.dead_letters / total > policy.max_dead_letter_share:
         reasons.append(
-            f"{evidence.dead_letters} of {total} pairs went to the dead-letter stream"
+            f"{h.dead_letters} of {total} pairs went to the dead-letter stream"
             f" (limit {policy.max_dead_letter_share:.0%})."
         )
     if srm is not None and srm.mismatch:
@@ -410,7 +504,7 @@ def _pause_reasons(
     return reasons
 
 
-def _rollback_reasons(c: Checks) -> list[str]:
+def rollback_reasons(c: Checks) -> list[str]:
     reasons = []
     g = c.gate
     if g.inferior:

@@ -1,4 +1,4 @@
-"""Evidence for one experiment: the pairs, verdicts and feedback streams turned into arrays.
+"""Evidence for one experiment: the pairs, verdicts, feedback and labels streams as arrays.
 
 This module and analysis/controller.py are the only ones that touch Redis. The judge evidence
 holds one score per pair: the ``pairwise`` scorer's verdict when the pair has one, else the
@@ -8,7 +8,8 @@ probe category scored by a normalized match both count.
 A verdict whose score (or per-arm score) is NaN, infinite or outside [0, 1] is refused here, at
 the verdict boundary: it is counted in ``JudgeEvidence.bad_scores`` (shown in the decision's
 health evidence) and never becomes a win, a loss or a tie. :func:`build_evidence` is the one
-builder from decoded records: the controller calls it after reading Redis, and the Monte Carlo
+builder from decoded records (human labels from the console ride along for the judge-corrected
+estimate, analysis/ppi.py): the controller calls it after reading Redis, and the Monte Carlo
 of bench/analysis calls it on generated records.
 """
 
@@ -17,31 +18,54 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TypeVar, cast
+from typing import Protocol, TypeVar, cast
 
 import numpy as np
 import redis.asyncio as aioredis
 
 from tunegate import keys
 from tunegate.errors import RecordError
-from tunegate.records import Arm, ArmResult, Feedback, Pair, Verdict, Winner, decode
+from tunegate.outcomes import ArmOutcome
+from tunegate.records import (
+    PAIR_SCHEMA_VERSION,
+    Arm,
+    ArmResult,
+    Feedback,
+    HumanLabel,
+    Pair,
+    Verdict,
+    Winner,
+    decode,
+)
 from tunegate.redis import store_errors
 from tunegate.responses import parse_response
 
 __all__ = [
     "PAIRWISE",
     "UNCATEGORIZED",
+    "WINNER_SCORE",
     "Evidence",
     "FeedbackEvidence",
     "JudgeEvidence",
+    "LabelEvidence",
     "PairEvidence",
+    "VerdictLike",
+    "arm_outcome",
+    "arm_score",
+    "arm_tokens",
+    "arm_values",
     "build_evidence",
     "load_evidence",
+    "outranks",
+    "preferred",
+    "read_labels",
+    "refused",
+    "verdict_score",
 ]
 
 PAIRWISE = "pairwise"
 UNCATEGORIZED = "uncategorized"
-_WINNER_SCORE = {Winner.CANDIDATE: 1.0, Winner.CONTROL: 0.0, Winner.TIE: 0.5}
+WINNER_SCORE = {Winner.CANDIDATE: 1.0, Winner.CONTROL: 0.0, Winner.TIE: 0.5}  # a winner's score
 _BATCH = 5000
 
 
@@ -62,6 +86,7 @@ class JudgeEvidence:
     pairwise: int = 0  # pairwise verdicts seen
     inconsistent: int = 0  # of those, the ones whose two orders disagreed
     bad_scores: int = 0  # verdicts refused: score NaN, infinite or outside [0, 1]
+    pair_ids: list[str] = field(default_factory=list)
 
     @property
     def n(self) -> int:
@@ -79,7 +104,24 @@ class JudgeEvidence:
             self.pairwise,
             self.inconsistent,
             self.bad_scores,
+            self.pair_ids[:n],
         )
+
+
+@dataclass(frozen=True)
+class LabelEvidence:
+    """Human labels, in time order: the pair, its score (1 candidate, 0.5 tie, 0 control)."""
+
+    times: np.ndarray = field(default_factory=lambda: _floats([]))
+    pair_ids: list[str] = field(default_factory=list)
+    scores: np.ndarray = field(default_factory=lambda: _floats([]))
+
+    def head(self, n: int) -> LabelEvidence:
+        return LabelEvidence(self.times[:n], self.pair_ids[:n], self.scores[:n])
+
+    def latest(self) -> dict[str, float]:
+        """Pair id -> human score; a pair labelled twice keeps its newest label."""
+        return dict(zip(self.pair_ids, self.scores.tolist(), strict=True))
 
 
 @dataclass(frozen=True)
@@ -126,6 +168,7 @@ class Evidence:
     feedback: FeedbackEvidence = field(default_factory=FeedbackEvidence)
     dead_letters: int = 0
     bad_entries: int = 0  # stream entries that did not decode
+    labels: LabelEvidence = field(default_factory=LabelEvidence)
 
     @property
     def last_time(self) -> float | None:
@@ -150,14 +193,36 @@ class Evidence:
             FeedbackEvidence(fb.times[:k], fb.arms[:k], fb.values[:k], fb.users[:k], fb.labels[:k]),
             self.dead_letters,
             self.bad_entries,
+            self.labels.head(int(np.searchsorted(self.labels.times, time, side="right"))),
         )
+
+
+class VerdictLike(Protocol):
+    """What evidence reads of a verdict: a Verdict, or its outcome field (tunegate/outcomes.py)."""
+
+    @property
+    def pair_id(self) -> str: ...
+    @property
+    def scorer(self) -> str: ...
+    @property
+    def time(self) -> float: ...
+    @property
+    def score(self) -> float | None: ...
+    @property
+    def winner(self) -> Winner | None: ...
+    @property
+    def arm_scores(self) -> dict[Arm, float] | None: ...
+    @property
+    def category(self) -> str | None: ...
+    @property
+    def inconsistent(self) -> bool: ...
 
 
 def _in_unit(value: float) -> bool:
     return math.isfinite(value) and 0.0 <= value <= 1.0
 
 
-def _refused(verdict: Verdict) -> bool:
+def refused(verdict: VerdictLike) -> bool:
     """A score or per-arm score that is NaN, infinite or outside [0, 1]."""
     if verdict.score is not None and not _in_unit(verdict.score):
         return True
@@ -166,34 +231,32 @@ def _refused(verdict: Verdict) -> bool:
     )
 
 
-def _verdict_score(verdict: Verdict) -> float | None:
+def verdict_score(verdict: VerdictLike) -> float | None:
     if verdict.score is not None:
         return verdict.score
-    return _WINNER_SCORE[verdict.winner] if verdict.winner is not None else None
+    return WINNER_SCORE[verdict.winner] if verdict.winner is not None else None
 
 
 def _judge(verdicts: Iterable[Verdict], pair_categories: dict[str, str | None]) -> JudgeEvidence:
     chosen: dict[str, Verdict] = {}
     pairwise = inconsistent = bad = 0
     for verdict in verdicts:
-        if _refused(verdict):
+        if refused(verdict):
             bad += 1
             continue
-        if _verdict_score(verdict) is None:
+        if verdict_score(verdict) is None:
             continue
         if verdict.scorer == PAIRWISE:
             pairwise += 1
             inconsistent += verdict.inconsistent
         best = chosen.get(verdict.pair_id)
-        if best is None or _preferred(verdict, best):
+        if best is None or preferred(verdict, best):
             chosen[verdict.pair_id] = verdict
     rows = sorted(chosen.values(), key=lambda v: v.time)
-
-    def correct(v: Verdict, arm: Arm) -> float:
-        return v.arm_scores.get(arm, math.nan) if v.arm_scores else math.nan
+    correct = arm_score
 
     return JudgeEvidence(
-        scores=_floats(_verdict_score(v) or 0.0 for v in rows),
+        scores=_floats(verdict_score(v) or 0.0 for v in rows),
         times=_floats(v.time for v in rows),
         categories=[v.category or pair_categories.get(v.pair_id) or UNCATEGORIZED for v in rows],
         scorers=[v.scorer for v in rows],
@@ -202,38 +265,75 @@ def _judge(verdicts: Iterable[Verdict], pair_categories: dict[str, str | None]) 
         pairwise=pairwise,
         inconsistent=inconsistent,
         bad_scores=bad,
+        pair_ids=[v.pair_id for v in rows],
     )
 
 
-def _preferred(new: Verdict, old: Verdict) -> bool:
+def arm_score(verdict: VerdictLike, arm: Arm) -> float:
+    """The per-arm score of a programmatic verdict (nan: unknown)."""
+    return verdict.arm_scores.get(arm, math.nan) if verdict.arm_scores else math.nan
+
+
+def preferred(new: Verdict, old: Verdict) -> bool:
     """Pairwise beats programmatic; among programmatic the first scorer name; then the newest."""
-    rank_new = (new.scorer != PAIRWISE, new.scorer)
-    rank_old = (old.scorer != PAIRWISE, old.scorer)
-    return rank_new < rank_old or (rank_new == rank_old and new.time >= old.time)
+    return outranks(new.scorer, new.time, old.scorer, old.time)
 
 
-def _tokens(result: ArmResult | None) -> float:
+def outranks(new_scorer: str, new_time: float, old_scorer: str, old_time: float) -> bool:
+    """:func:`preferred` on the two fields it reads (the incremental store keeps only those)."""
+    rank_new = (new_scorer != PAIRWISE, new_scorer)
+    rank_old = (old_scorer != PAIRWISE, old_scorer)
+    return rank_new < rank_old or (rank_new == rank_old and new_time >= old_time)
+
+
+def arm_values(outcome: ArmOutcome | None) -> tuple[float, float, float]:
+    """(error 0/1, latency, completion tokens) of one arm; nan where it has none.
+
+    Latency and tokens count only for a good answer; tokens are the total when the usage block
+    has no completion count.
+    """
+    if outcome is None:
+        return math.nan, math.nan, math.nan
+    if not outcome.ok:
+        return 1.0, math.nan, math.nan
+    latency = outcome.latency_s if outcome.latency_s is not None else math.nan
+    count = outcome.completion_tokens
+    count = count if count is not None else outcome.total_tokens
+    return 0.0, latency, float(count) if count is not None else math.nan
+
+
+def arm_tokens(result: ArmResult | None, pair_version: int) -> float:
+    """An arm's completion tokens: from the record (schema 2), else parsed from its body.
+
+    A version-2 pair carries the counts (set by the proxy); only a version-1 pair's body is
+    parsed, so the decision path reads no response body for the pairs the proxy writes now.
+    """
     if result is None or not result.ok:
         return math.nan
+    if pair_version >= PAIR_SCHEMA_VERSION:
+        return arm_values(ArmOutcome.of(result))[2]
     try:
         usage = parse_response(result).usage
     except RecordError:
         return math.nan
-    value = usage.get("completion_tokens", usage.get("total_tokens"))
-    return float(value) if value is not None else math.nan
+    found = usage.get("completion_tokens", usage.get("total_tokens"))
+    return float(found) if found is not None else math.nan
+
+
+def arm_outcome(result: ArmResult | None) -> tuple[float, float]:
+    """(error 0/1, latency) of one arm; nan where the arm has none (no copy, or no good answer)."""
+    error, latency, _ = arm_values(ArmOutcome.of(result) if result is not None else None)
+    return error, latency
 
 
 def _pairs(pairs: list[Pair]) -> PairEvidence:
     pairs = sorted(pairs, key=lambda p: p.time)
     errors, latency, tokens = {}, {}, {}
     for arm in Arm:
-        results = [p.arm(arm) for p in pairs]
-        errors[arm] = _floats(math.nan if r is None else float(not r.ok) for r in results)
-        latency[arm] = _floats(
-            r.latency_s if r is not None and r.ok and r.latency_s is not None else math.nan
-            for r in results
-        )
-        tokens[arm] = _floats(_tokens(r) for r in results)
+        outcomes = [arm_outcome(p.arm(arm)) for p in pairs]
+        errors[arm] = _floats(o[0] for o in outcomes)
+        latency[arm] = _floats(o[1] for o in outcomes)
+        tokens[arm] = _floats(arm_tokens(p.arm(arm), p.schema_version) for p in pairs)
     return PairEvidence(
         times=_floats(p.time for p in pairs),
         served_candidate=_floats(float(p.served_arm is Arm.CANDIDATE) for p in pairs),
@@ -254,6 +354,15 @@ def _feedback(items: list[Feedback]) -> FeedbackEvidence:
     )
 
 
+def _labels(items: list[HumanLabel]) -> LabelEvidence:
+    items = sorted(items, key=lambda label: label.time)
+    return LabelEvidence(
+        times=_floats(label.time for label in items),
+        pair_ids=[label.pair_id for label in items],
+        scores=_floats(WINNER_SCORE[label.winner] for label in items),
+    )
+
+
 def build_evidence(
     experiment: str,
     pairs: list[Pair],
@@ -261,6 +370,7 @@ def build_evidence(
     feedback: list[Feedback],
     dead_letters: int = 0,
     bad_entries: int = 0,
+    labels: list[HumanLabel] | None = None,
 ) -> Evidence:
     """Evidence from decoded records (pure; what :func:`load_evidence` calls after reading)."""
     categories = {p.id: p.category for p in pairs}
@@ -271,11 +381,12 @@ def build_evidence(
         feedback=_feedback(feedback),
         dead_letters=dead_letters,
         bad_entries=bad_entries,
+        labels=_labels(labels or []),
     )
 
 
 _Entries = list[tuple[bytes, dict[bytes, bytes]]]
-T = TypeVar("T", Pair, Verdict, Feedback)
+T = TypeVar("T", Pair, Verdict, Feedback, HumanLabel)
 
 
 async def _read(client: aioredis.Redis, stream: str, model: type[T], bad: list[int]) -> list[T]:
@@ -294,6 +405,15 @@ async def _read(client: aioredis.Redis, stream: str, model: type[T], bad: list[i
         start = "(" + entries[-1][0].decode()
 
 
+async def read_labels(client: aioredis.Redis, experiment: str) -> tuple[LabelEvidence, int]:
+    """The experiment's human labels (a small stream: people label hundreds, not millions) and
+    how many entries could not be decoded."""
+    bad = [0]
+    with store_errors("read labels"):
+        labels = await _read(client, keys.labels(experiment), HumanLabel, bad)
+    return _labels(labels), bad[0]
+
+
 async def load_evidence(client: aioredis.Redis, experiment: str) -> Evidence:
     """Read the experiment's streams from Redis; undecodable entries are counted, not fatal."""
     bad = [0]
@@ -301,5 +421,6 @@ async def load_evidence(client: aioredis.Redis, experiment: str) -> Evidence:
         pairs = await _read(client, keys.pairs(experiment), Pair, bad)
         verdicts = await _read(client, keys.verdicts(experiment), Verdict, bad)
         feedback = await _read(client, keys.feedback(experiment), Feedback, bad)
+        labels = await _read(client, keys.labels(experiment), HumanLabel, bad)
         dead = int(await client.xlen(keys.dead(experiment)))
-    return build_evidence(experiment, pairs, verdicts, feedback, dead, bad[0])
+    return build_evidence(experiment, pairs, verdicts, feedback, dead, bad[0], labels)

@@ -18,6 +18,7 @@ Because it is an intersection it can exclude the current estimate; ``current_low
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,10 +33,18 @@ from analysis.sequential import (
     eb_cs,
     msprt_log_evalue_last,
     msprt_pvalue,
+    normal_mixture_log_evalue,
 )
 from tunegate.experiments import Policy
 
-__all__ = ["JudgeGate", "judge_gate", "planned_n"]
+__all__ = [
+    "JudgeGate",
+    "empty_gate",
+    "judge_gate",
+    "lower_bound_at",
+    "planned_n",
+    "projected_need",
+]
 
 
 def planned_n(policy: Policy) -> float:
@@ -80,9 +89,9 @@ class JudgeGate:
         return out
 
 
-def _empty(policy: Policy) -> JudgeGate:
+def empty_gate(policy: Policy) -> JudgeGate:
     empty = np.zeros(0)
-    need = max(policy.min_pairs, _projection(0, 0.0, PLANNING_SD, policy))
+    need = max(policy.min_pairs, projected_need(0, 0.0, PLANNING_SD, policy))
     return JudgeGate(
         0, 0.5, PLANNING_SD, 0.0, 0.0, 1.0, 0.0, 1.0, "none", 1.0, False, 1.0, False,
         (0.0, 1.0), False, need, alpha_for(policy, "judge_superiority"),
@@ -111,12 +120,19 @@ def _lower_bound(x: Floats, alpha: float, policy: Policy) -> float:
     """The smallest null the mSPRT keeps at the last look: two grid passes on [0, 1]."""
     if x.size < policy.min_pairs:
         return 0.0
+    return _smallest_kept(
+        lambda grid: msprt_log_evalue_last(x, grid, policy.mde, policy.prior_sd_ratio), alpha
+    )
+
+
+def _smallest_kept(log_evalue: Callable[[Floats], Floats], alpha: float) -> float:
+    """The smallest null in [0, 1] the test keeps (log e-value below log 1/alpha), by two grid
+    passes of 257 points: the second refines the cell where the first found the edge."""
     threshold = math.log(1 / alpha)
     lo, hi = 0.0, 1.0
     for _ in range(2):
         grid = np.linspace(lo, hi, 257)
-        log_e = msprt_log_evalue_last(x, grid, policy.mde, policy.prior_sd_ratio)
-        kept = np.nonzero(log_e < threshold)[0]
+        kept = np.nonzero(log_evalue(grid) < threshold)[0]
         if kept.size == 0:
             return float(hi)
         first = int(kept[0])
@@ -124,12 +140,27 @@ def _lower_bound(x: Floats, alpha: float, policy: Policy) -> float:
     return lo
 
 
+def lower_bound_at(n: int, mean: float, var: float, alpha: float, policy: Policy) -> float:
+    """:func:`_lower_bound` from the stream's count, mean and regularised variance (the running
+    state's), by the same two grid passes."""
+    if n < policy.min_pairs:
+        return 0.0
+    sd = math.sqrt(var)
+    m = policy.mde / sd
+    return _smallest_kept(
+        lambda grid: normal_mixture_log_evalue(
+            (mean - grid) * n / sd, float(n), m, (policy.prior_sd_ratio * m) ** 2
+        ),
+        alpha,
+    )
+
+
 def judge_gate(scores: ArrayLike, policy: Policy) -> JudgeGate:
     """Evaluate the gate on scores in [0, 1] in time order; empty gives the no-evidence gate."""
     x = np.asarray(scores, dtype=np.float64)
     n = int(x.size)
     if n == 0:
-        return _empty(policy)
+        return empty_gate(policy)
     burn = policy.min_pairs
     a_sup = alpha_for(policy, "judge_superiority")
     a_loss = alpha_for(policy, "judge_loss")
@@ -146,7 +177,7 @@ def judge_gate(scores: ArrayLike, policy: Policy) -> JudgeGate:
     eq_lo, eq_hi, _, _ = _intersected(x, a_eq, policy)
     margin = policy.equivalence_margin
     equivalent = n >= burn and 0.5 - margin <= float(eq_lo[-1]) and float(eq_hi[-1]) <= 0.5 + margin
-    need = 0 if superior else max(burn - n, _projection(n, float(mean[-1]), sd, policy))
+    need = 0 if superior else max(burn - n, projected_need(n, float(mean[-1]), sd, policy))
     return JudgeGate(
         n=n,
         win_rate=float(mean[-1]),
@@ -173,7 +204,7 @@ def judge_gate(scores: ArrayLike, policy: Policy) -> JudgeGate:
     )
 
 
-def _projection(n: int, mean: float, sd: float, policy: Policy) -> int:
+def projected_need(n: int, mean: float, sd: float, policy: Policy) -> int:
     effect = mean - policy.win_rate_bar
     alpha = alpha_for(policy, "judge_superiority")
     return samples_needed(n, effect, max(sd, 1e-3), alpha, policy.mde, policy.prior_sd_ratio)

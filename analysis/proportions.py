@@ -26,7 +26,9 @@ __all__ = [
     "McNemarResult",
     "WinRateSummary",
     "category_summaries",
+    "correctness_from_counts",
     "paired_correctness",
+    "summary_from_counts",
     "win_rate_summary",
 ]
 
@@ -71,6 +73,13 @@ def win_rate_summary(scores: ArrayLike, alpha: float = 0.05) -> WinRateSummary:
     n = int(arr.size)
     wins = int(np.count_nonzero(arr > 0.5))
     losses = int(np.count_nonzero(arr < 0.5))
+    return summary_from_counts(n, wins, losses, float(arr.mean()) if n else 0.5, alpha)
+
+
+def summary_from_counts(
+    n: int, wins: int, losses: int, win_rate: float, alpha: float = 0.05
+) -> WinRateSummary:
+    """The summary of ``n`` scores with these wins, losses and mean (the running state's)."""
     decisive = wins + losses
     if decisive:
         wilson = _wilson(wins, decisive, alpha)
@@ -84,7 +93,7 @@ def win_rate_summary(scores: ArrayLike, alpha: float = 0.05) -> WinRateSummary:
         wins=wins,
         losses=losses,
         ties=n - decisive,
-        win_rate=float(arr.mean()) if n else 0.5,
+        win_rate=win_rate if n else 0.5,
         net=(wins - losses) / n if n else 0.0,
         tie_rate=(n - decisive) / n if n else 0.0,
         decisive_share=wins / decisive if decisive else 0.5,
@@ -143,18 +152,29 @@ def paired_correctness(candidate: ArrayLike, control: ArrayLike) -> McNemarResul
     ctrl = np.asarray(control, dtype=np.float64) >= 0.5
     if cand.shape != ctrl.shape:
         raise ValueError("candidate and control must have the same length")
-    cand_only = int(np.count_nonzero(cand & ~ctrl))
-    ctrl_only = int(np.count_nonzero(~cand & ctrl))
+    n = int(cand.size)
+    return correctness_from_counts(
+        n,
+        int(cand.sum()),
+        int(ctrl.sum()),
+        int(np.count_nonzero(cand & ~ctrl)),
+        int(np.count_nonzero(~cand & ctrl)),
+    )
+
+
+def correctness_from_counts(
+    n: int, candidate: int, control: int, cand_only: int, ctrl_only: int
+) -> McNemarResult:
+    """McNemar's exact test from the counts (the running state's)."""
     # the exact McNemar test is the two-sided sign test on the discordant pairs
     discordant = cand_only + ctrl_only
     p_value = (
         min(1.0, 2 * float(bdtr(min(cand_only, ctrl_only), discordant, 0.5))) if discordant else 1.0
     )
-    n = int(cand.size)
     return McNemarResult(
         n=n,
-        candidate_accuracy=float(cand.mean()) if n else 0.0,
-        control_accuracy=float(ctrl.mean()) if n else 0.0,
+        candidate_accuracy=candidate / n if n else 0.0,
+        control_accuracy=control / n if n else 0.0,
         candidate_only=cand_only,
         control_only=ctrl_only,
         p_value=p_value,

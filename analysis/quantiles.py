@@ -56,6 +56,9 @@ def quantile_ranks(t: int, q: float, alpha: float) -> tuple[int, int]:
     if not 0 < q < 1 or not 0 < alpha < 1:
         raise ValueError("q and alpha must be in (0, 1)")
     threshold = math.log(1 / alpha)
+    found = _bisected_ranks(t, q, threshold)
+    if found is not None:
+        return found
     s = np.arange(t + 1)
     # upper: #below-Q >= k is implausible -> the k-th order statistic is above Q
     over = np.nonzero(_log_mixture(s, t, q, upper=True) >= threshold)[0]
@@ -63,6 +66,46 @@ def quantile_ranks(t: int, q: float, alpha: float) -> tuple[int, int]:
     # lower: #at-or-below-Q <= s is implausible for every s below the last crossing
     under = np.nonzero(_log_mixture(s, t, q, upper=False) >= threshold)[0]
     lo = int(under[-1]) + 1 if under.size else 0
+    return lo, min(hi, t + 1)
+
+
+def _bisected_ranks(t: int, q: float, threshold: float) -> tuple[int, int] | None:
+    """:func:`quantile_ranks` by bisection on the ranks instead of a scan of all ``t + 1``.
+
+    Each side's mixture is monotone in the number below (every component's likelihood ratio
+    is: rates above q reward more of them, rates below fewer), so the first upper crossing above
+    ``q t`` and the last lower crossing below it are found by bisection, in O(log t) evaluations
+    (a look at 10^7 latencies costs the same as one at 10^4). None (the caller scans every rank)
+    below 2,000 observations, where the scan is as cheap, or when the middle already crosses.
+    """
+    if t < 2000:
+        return None
+    mid_lo, mid_hi = math.floor(q * t), math.ceil(q * t)
+
+    def over(k: int) -> bool:
+        return bool(_log_mixture(np.array([k]), t, q, upper=True)[0] >= threshold)
+
+    def under(k: int) -> bool:
+        return bool(_log_mixture(np.array([k]), t, q, upper=False)[0] >= threshold)
+
+    if over(mid_lo) or under(mid_hi):
+        return None
+    if over(t):  # first k in (mid_lo, t] that crosses
+        left, right = mid_lo, t
+        while right - left > 1:
+            k = (left + right) // 2
+            left, right = (left, k) if over(k) else (k, right)
+        hi = right
+    else:
+        hi = t + 1
+    if under(0):  # last k in [0, mid_hi) that crosses
+        left, right = 0, mid_hi
+        while right - left > 1:
+            k = (left + right) // 2
+            left, right = (k, right) if under(k) else (left, k)
+        lo = left + 1
+    else:
+        lo = 0
     return lo, min(hi, t + 1)
 
 

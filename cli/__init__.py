@@ -26,6 +26,8 @@ COMMANDS = (
     "cli.decide",
     "cli.report",
     "cli.state",
+    "cli.experiments",
+    "cli.status",
 )
 
 

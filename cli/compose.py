@@ -21,6 +21,11 @@ def proxy_app(settings: Settings, *, registry: CollectorRegistry | None = None) 
     """The proxy app for the root settings (``registry`` gets its metrics)."""
     from proxy.app import create_app
 
+    try:  # the console's live corrected estimate needs the analysis plane (numpy, scipy)
+        from analysis.corrected_now import corrected_now
+    except ImportError:  # an install without it: the console shows the last decision's figure
+        corrected_now = None  # type: ignore[assignment]  # the optional plane is absent
+
     return create_app(
         settings.proxy,
         settings.experiments,
@@ -29,4 +34,5 @@ def proxy_app(settings: Settings, *, registry: CollectorRegistry | None = None) 
         retention=settings.retention,
         config_version=settings.config_version,
         registry=registry,
+        corrected_now=corrected_now,
     )

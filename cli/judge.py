@@ -2,7 +2,7 @@
 
 tunegate judge [--burst] [--workers N] [--metrics-port PORT]   consume pairs (burst: drain, exit)
 tunegate judge --check [--name NAME]                              exit 0 when a heartbeat is fresh
-tunegate judge calibrate --data PATH... [--judge longer|http|local] [--json]
+tunegate judge calibrate --data PATH... | --labels EXPERIMENT [--judge longer|http|local] [--json]
 """
 
 from __future__ import annotations
@@ -49,8 +49,11 @@ def register(subparsers: Any) -> None:
     sub = parser.add_subparsers(dest="judge_command", metavar="SUBCOMMAND")
     calibrate = sub.add_parser("calibrate", help="measure a judge against labelled pairs")
     add_common(calibrate)
-    calibrate.add_argument("--data", type=Path, nargs="+", required=True,
-                           help="judge-golden JSON files or folders")  # fmt: skip
+    source = calibrate.add_mutually_exclusive_group(required=True)
+    source.add_argument("--data", type=Path, nargs="+",
+                        help="judge-golden JSON files or folders")  # fmt: skip
+    source.add_argument("--labels", metavar="EXPERIMENT",
+                        help="the console's human labels of EXPERIMENT (Redis)")  # fmt: skip
     calibrate.add_argument(
         "--judge",
         choices=("longer", "http", "local"),
@@ -166,6 +169,20 @@ async def _check(settings: Settings, name: str | None) -> int:
     return EXIT_FAILED
 
 
+async def _from_labels(settings: Settings, experiment: str) -> tuple[list[Any], dict[str, int]]:
+    """The console's labels of ``experiment`` as calibration pairs, and what was skipped."""
+    from judge.labels import labelled_pairs
+    from tunegate.redis import connect
+
+    if experiment not in {e.name for e in settings.experiments}:
+        raise ConfigError(f"--labels: no experiment named {experiment!r} is configured")
+    async with connect(settings.redis) as redis:
+        found = await labelled_pairs(redis, experiment)
+    skipped = {"tie_labels": found.ties, "unusable_labels": found.unusable,
+               "unreadable_labels": found.unreadable}  # fmt: skip
+    return found.pairs, skipped
+
+
 async def _calibrate(settings: Settings, args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import Progress
@@ -174,7 +191,15 @@ async def _calibrate(settings: Settings, args: argparse.Namespace) -> int:
     from judge.calibrate import LongerJudge, calibrate, load_golden
     from judge.pairwise import PairJudge, PairwiseJudge
 
-    pairs = load_golden(args.data)[: args.limit]
+    skipped: dict[str, int] = {}
+    if args.labels is not None:
+        pairs, skipped = await _from_labels(settings, args.labels)
+    else:
+        pairs = load_golden(args.data)
+    pairs = pairs[: args.limit]
+    if not pairs:
+        print("tunegate judge calibrate: no labelled pairs to judge", file=sys.stderr)
+        return EXIT_USAGE
     client = None
     judge: PairJudge
     if args.judge == "longer":
@@ -195,15 +220,16 @@ async def _calibrate(settings: Settings, args: argparse.Namespace) -> int:
     finally:
         if client is not None:
             await client.aclose()
+    body = {**report.to_dict(), **skipped}
     if args.json:
         import orjson
 
-        print(orjson.dumps(report.to_dict()).decode())
+        print(orjson.dumps(body).decode())
         return EXIT_OK
     table = Table(title=f"calibration of {report.judge_model} on {report.n} pairs")
     table.add_column("measure")
     table.add_column("value", justify="right")
-    for key, value in report.to_dict().items():
+    for key, value in body.items():
         table.add_row(key, f"{value:.3f}" if isinstance(value, float) else str(value))
     Console().print(table)
     return EXIT_OK

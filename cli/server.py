@@ -71,6 +71,9 @@ def serve_in_thread(
     """Yield ``http://127.0.0.1:PORT`` while ``app`` serves in a background thread.
 
     ``keep_alive_s`` is when uvicorn closes an idle keep-alive connection (its default: 5).
+    Raises RuntimeError when the server has not stopped ``timeout`` seconds after the block
+    (unless the block itself raised): a server left running serves, and writes to its Redis,
+    into whatever runs next.
     """
     port = port or free_port()
     server = _server(app, port, grace_s=2, keep_alive_s=keep_alive_s)
@@ -88,3 +91,5 @@ def serve_in_thread(
     finally:
         server.should_exit = True
         thread.join(timeout)
+    if thread.is_alive():
+        raise RuntimeError(f"server on port {port} did not stop within {timeout}s")

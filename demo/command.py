@@ -1,7 +1,8 @@
 """`tunegate demo`: the whole loop on real models in one command — mirror, log, judge, decide.
 
-Default: SmolLM2-135M-Instruct vs a LoRA fine-tune trained at start on support-ticket triage,
-with capability probes; ``--embeddings``: MiniLM vs a contrastively fine-tuned MiniLM on article
+Default: SmolLM2-135M-Instruct vs two LoRA fine-tunes for support-ticket triage (shipped in
+demo/adapters/, built by scripts/build_demo_adapters.py; ``--train`` trains them at start), with
+capability probes; ``--embeddings``: MiniLM vs a contrastively fine-tuned MiniLM on article
 retrieval. Exit codes: 0 the demo ran (whatever the verdict), 1 a step failed, 2 usage error.
 """
 
@@ -19,8 +20,8 @@ from tunegate.errors import TunegateError
 
 __all__ = ["register", "run"]
 
-#: --quick: a handful of training steps and items; the pipeline is the real one
-QUICK = {"steps": 4, "items": 4, "probes": 4}
+#: --quick: a handful of items (and training steps with --train); the pipeline is the real one
+QUICK = {"steps": 4, "items": 4, "probes": 4, "ab_rounds": 2, "users": 8}
 
 
 def _positive(text: str) -> int:
@@ -45,7 +46,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument("--embeddings", action="store_true", help="the MiniLM retrieval demo")
     parser.add_argument("--quick", action="store_true", help="few steps and items (smoke test)")
-    parser.add_argument("--steps", type=_positive, default=None, metavar="N", help="training steps")
+    parser.add_argument(
+        "--train",
+        action="store_true",
+        help="train the adapters (or reuse them from the cache) instead of the shipped ones",
+    )
+    parser.add_argument(
+        "--steps",
+        type=_positive,
+        default=None,
+        metavar="N",
+        help="training steps (a recipe other than the shipped one: trains)",
+    )
     parser.add_argument(
         "--items", type=_positive, default=None, metavar="N", help="held-out task items to send"
     )
@@ -66,11 +78,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="DIR",
         help="trained models (default $XDG_CACHE_HOME/tunegate or ~/.cache/tunegate)",
     )
-    parser.add_argument("--retrain", action="store_true", help="train even if cached")
+    parser.add_argument(
+        "--retrain", action="store_true", help="train even if cached (implies --train)"
+    )
     parser.add_argument(
         "--no-offline",
         action="store_true",
         help="skip the offline gate (tunegate eval) that runs before any traffic",
+    )
+    parser.add_argument(
+        "--no-reuse",
+        action="store_true",
+        help="decode every answer, even an identical temperature-0 request answered before",
     )
     parser.add_argument(
         "--tolerance",
@@ -86,6 +105,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="VAR",
         help="variable holding the judge's API key (default OPENAI_API_KEY)",
     )
+    parser.add_argument(
+        "--ab-rounds",
+        type=_positive,
+        default=None,
+        metavar="N",
+        help="A/B rounds at most for a candidate the controller moves on (default 4)",
+    )
+    parser.add_argument(
+        "--keep-open",
+        action="store_true",
+        help="leave Redis and the proxy running after the summary (Ctrl-C stops them)",
+    )
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.set_defaults(func=run)
 
@@ -95,6 +126,8 @@ def _options(args: argparse.Namespace) -> object:
     from judge.config import JudgeEndpoint
 
     quick = QUICK if args.quick else {}
+    # the embeddings demo always trains (nothing is shipped for it)
+    train = args.train or args.retrain or args.embeddings
     judge = None
     if args.judge_url or args.judge_model:
         if not (args.judge_url and args.judge_model):
@@ -106,14 +139,20 @@ def _options(args: argparse.Namespace) -> object:
         workdir=args.workdir,
         embeddings=args.embeddings,
         quick=args.quick,
-        steps=args.steps if args.steps is not None else quick.get("steps"),
+        # --quick keeps the shipped adapters unless told to train
+        steps=args.steps if args.steps is not None else (quick.get("steps") if train else None),
         items=args.items if args.items is not None else quick.get("items"),
         probes=args.probes if args.probes is not None else quick.get("probes"),
         cache_dir=args.cache_dir,
         retrain=args.retrain,
+        train=args.train or args.retrain,
         judge=judge,
         tolerance=args.tolerance,
         offline=not args.no_offline,
+        ab_rounds=args.ab_rounds if args.ab_rounds is not None else quick.get("ab_rounds", 4),
+        keep_open=args.keep_open,
+        reuse_answers=not args.no_reuse,
+        users=quick.get("users", 48),
     )
 
 
@@ -124,7 +163,7 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from demo.report import print_result, quiet_libraries
-    from demo.run import DemoOptions, run_demo
+    from demo.run import DemoOptions, DemoResult, run_demo
 
     try:
         options = _options(args)
@@ -141,13 +180,18 @@ def run(args: argparse.Namespace) -> int:
         )
     else:
         console.print(f"Pairwise LLM judge: on ({options.judge.model} at {options.judge.base_url})")
+
+    def show(result: DemoResult) -> None:
+        if args.json:
+            print(json.dumps(result.to_json(), default=str), flush=True)
+        else:
+            print_result(result, console)
+
     try:
-        result = asyncio.run(run_demo(options, console))
+        asyncio.run(run_demo(options, console, show))
     except TunegateError as exc:
         print(f"tunegate demo: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    if args.json:
-        print(json.dumps(result.to_json(), default=str))
-    else:
-        print_result(result, console)
+    except KeyboardInterrupt:  # --keep-open ends here
+        console.print("Stopped.")
     return EXIT_OK

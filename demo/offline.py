@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 from pathlib import Path
 
 from rich.console import Console
@@ -40,7 +39,7 @@ def _write(path: Path, rows: list[dict[str, object]]) -> Path:
     return path
 
 
-def _retrieval_spec(prepared: Prepared, workdir: Path) -> EvalSpec:
+def _retrieval_spec(prepared: Prepared, folder: Path, cache: Path) -> EvalSpec:
     """The retrieval demo: its held-out queries against every candidate document they rank."""
     control, candidate = list(prepared.upstreams)
     queries: list[dict[str, object]] = []
@@ -52,7 +51,6 @@ def _retrieval_spec(prepared: Prepared, workdir: Path) -> EvalSpec:
         corpus.update(zip(ids, docs, strict=True))
         queries.append({"id": f"q{i}", "text": query, "category": item.category})
         qrels.append({"query_id": f"q{i}", "doc_id": ids[int(item.reference)]})
-    folder = workdir / "offline"
     documents: list[dict[str, object]] = [{"id": k, "text": v} for k, v in sorted(corpus.items())]
     spec: dict[str, object] = {
         "name": prepared.experiment,
@@ -69,13 +67,13 @@ def _retrieval_spec(prepared: Prepared, workdir: Path) -> EvalSpec:
                 "qrels": str(_write(folder / "qrels.jsonl", qrels)),
             }
         ],
-        "cache_dir": str(folder / "cache"),
+        "cache_dir": str(cache),
         "out_dir": str(folder / "report"),
     }
     return EvalSpec.model_validate(spec)
 
 
-def _spec(prepared: Prepared, workdir: Path) -> EvalSpec:
+def _spec(prepared: Prepared, folder: Path, cache: Path) -> EvalSpec:
     control, candidate = list(prepared.upstreams)
     tickets, probes = [], []
     for i, item in enumerate(prepared.items):
@@ -87,7 +85,6 @@ def _spec(prepared: Prepared, workdir: Path) -> EvalSpec:
         else:
             tickets.append({**row, "id": f"ticket-{i}", "category": item.category})
     example = load_tickets("train")[0]
-    folder = workdir / "offline"
     spec: dict[str, object] = {
         "name": prepared.experiment,
         "candidate_version": candidate,
@@ -106,7 +103,7 @@ def _spec(prepared: Prepared, workdir: Path) -> EvalSpec:
             }
         ],
         "probes": [{"suite": str(_write(folder / "probes.jsonl", probes))}] if probes else [],
-        "cache_dir": str(folder / "cache"),
+        "cache_dir": str(cache),
         "out_dir": str(folder / "report"),
         "concurrency": 8,
     }
@@ -116,19 +113,20 @@ def _spec(prepared: Prepared, workdir: Path) -> EvalSpec:
 async def offline_gate(
     prepared: Prepared,
     settings: Settings,
-    workdir: Path,
+    folder: Path,
     console: Console,
     progress: Progress | None = None,
+    cache: Path | None = None,
 ) -> dict[str, object]:
-    """Run the gate, record it in the demo's Redis, and return what the demo prints."""
+    """Run the gate with its files in ``folder``, record it in the demo's Redis, and return
+    what the demo prints. ``cache``: the answer cache (default ``folder/cache``), which gates
+    of several candidates share: the control's answers are the same for each."""
     from analysis.offline.report import render_html, render_markdown
     from cli.eval.pipeline import evaluate
     from cli.eval.record import record_result
 
     retrieval = bool(prepared.items) and bool(prepared.items[0].inputs)
-    spec = (_retrieval_spec if retrieval else _spec)(prepared, workdir)
-    if not prepared.reused:  # a freshly trained adapter: answers cached for an old one are stale
-        shutil.rmtree(spec.cache_dir, ignore_errors=True)
+    spec = (_retrieval_spec if retrieval else _spec)(prepared, folder, cache or folder / "cache")
     run = await evaluate(spec, settings, console, progress_bars=progress)
     (run.out_dir / "summary.md").write_text(render_markdown(run.document))
     report = render_html(run.document, run.out_dir / "report.html")

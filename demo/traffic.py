@@ -17,6 +17,7 @@ __all__ = [
     "CATEGORY_HEADER",
     "PAIR_ID_HEADER",
     "REFERENCE_HEADER",
+    "USER_HEADER",
     "Sent",
     "TrafficItem",
     "send_traffic",
@@ -26,6 +27,7 @@ CATEGORY_HEADER = "x-tunegate-category"
 REFERENCE_HEADER = "x-tunegate-reference"
 LABEL_PREFIX = "x-tunegate-label-"
 PAIR_ID_HEADER = "x-tunegate-pair-id"
+USER_HEADER = "x-user-id"  # the experiments' default sticky key
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,10 +39,13 @@ class TrafficItem:
     prompt: str | None = None
     inputs: tuple[str, ...] = ()
     labels: dict[str, str] = field(default_factory=dict)
+    user: str | None = None  # the sticky user id (``x-user-id``) of the A/B stage
 
     def headers(self) -> dict[str, str]:
         headers = {CATEGORY_HEADER: self.category, REFERENCE_HEADER: self.reference}
         headers.update({LABEL_PREFIX + k: v for k, v in self.labels.items()})
+        if self.user is not None:
+            headers[USER_HEADER] = self.user
         return headers
 
 

@@ -58,6 +58,9 @@ class JudgeSettings(BaseModel):
     requests_per_minute: int | None = Field(default=None, ge=1)
     tokens_per_minute: int | None = Field(default=None, ge=1)
     cost_per_hour_usd: float | None = Field(default=None, gt=0)
+    # the three limits above hold for all workers together (judge.budget); at most this many
+    # seconds' worth of each may be spent at once
+    budget_burst_seconds: float = Field(default=1.0, gt=0, le=3600)
     cache_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=1)
     max_response_chars: int = Field(default=8000, ge=100)  # the LLM judge sees no more
     # every scorer sees at most this much of each answer and of the reference (bounded cost)

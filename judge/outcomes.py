@@ -15,10 +15,12 @@ last raw answer). Each stream is trimmed to its :class:`tunegate.retention.Reten
 
 from __future__ import annotations
 
+import random
+
 import orjson
 import redis.asyncio as aioredis
 
-from tunegate import keys
+from tunegate import keys, label_sample
 from tunegate.records import DeadLetter, Verdict, encode
 from tunegate.redis import store_errors
 from tunegate.retention import Retention
@@ -37,8 +39,6 @@ end
 return false
 """
 
-_MARKER_TTL = 30 * 24 * 3600
-
 
 class Outcomes:
     """Writes one worker's verdicts and dead letters through the shared markers."""
@@ -47,6 +47,7 @@ class Outcomes:
         self._redis = redis
         self._retention = retention
         self._script = redis.register_script(OUTCOME_ONCE)
+        self._rng = random.Random()  # the reservoir's draws: uniform, not secret
 
     async def done(self, markers: list[str]) -> list[bool]:
         """Which of ``markers`` already have an outcome (one round trip; one hash tag)."""
@@ -59,7 +60,8 @@ class Outcomes:
     async def _append(
         self, marker: str, stream: str, maxlen: int, label: str, fields: dict[str, bytes]
     ) -> bool:
-        args: list[str | int | bytes] = [label, _MARKER_TTL, maxlen]
+        ttl = self._retention.outcome_marker_seconds
+        args: list[str | int | bytes] = [label, ttl, maxlen]
         for name, value in fields.items():
             args += [name, value]
         with store_errors("judge outcome"):
@@ -70,6 +72,17 @@ class Outcomes:
         """Append the verdict; False when this outcome was already written."""
         stream, maxlen = keys.verdicts(verdict.experiment), self._retention.verdicts
         return await self._append(marker, stream, maxlen, "verdict", encode(verdict))
+
+    async def offer_label_sample(self, experiment: str, pair_id: str, stream_id: str) -> None:
+        """Offer a judged pair to the console's uniform label sample (tunegate/label_sample.py)."""
+        await label_sample.offer(
+            self._redis,
+            experiment,
+            pair_id,
+            stream_id,
+            self._rng.random(),
+            marker_seconds=self._retention.outcome_marker_seconds,
+        )
 
     async def dead_letter(
         self,

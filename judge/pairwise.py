@@ -245,19 +245,21 @@ class PairwiseJudge:
     async def _attempt(
         self, experiment: str, messages: list[dict[str, str]]
     ) -> tuple[JudgeReply, float]:
-        if self._budget is not None:
-            await self._budget.acquire(experiment)
+        reserved = await self._budget.acquire(experiment) if self._budget is not None else None
         started = time.monotonic()
         try:
             reply = await self.client.complete(messages)
         except RetryableJudgeError as exc:
             self._observe(experiment, exc.reason)
+            if self._budget is not None and reserved is not None:  # no answer: nothing spent
+                await self._budget.record(experiment, 0, 0.0, reserved)
             raise
-        if self._budget is not None:
-            self._budget.record(
+        if self._budget is not None and reserved is not None:
+            await self._budget.record(
                 experiment,
                 reply.tokens_in + reply.tokens_out,
                 self._cost(reply.tokens_in, reply.tokens_out),
+                reserved,
             )
         return reply, time.monotonic() - started
 

@@ -90,18 +90,23 @@ class PairOutcomes:
                 continue
             versions.append((scorer, name, version))
         markers = [keys.verdict_done(pair.experiment, pair.id, n, v) for _, n, v in versions]
+        judged = False  # a verdict is there: the pair joins the label sample (once)
         for (scorer, name, version), done in zip(
             versions, await self._outcomes.done(markers), strict=True
         ):
             if done:  # a verdict or a dead letter is there already (a redelivered pair)
                 self.stats.duplicates += 1
+                judged = True
                 continue
-            await self._score_one(ctx, scorer, name, version, decided)
+            judged = await self._score_one(ctx, scorer, name, version, decided) or judged
+        if judged:
+            await self._outcomes.offer_label_sample(pair.experiment, pair.id, entry_id.decode())
 
     async def _score_one(
         self, ctx: ScoreContext, scorer: Scorer | None, name: str, version: str,
         decided: Scored | None,
-    ) -> None:  # fmt: skip
+    ) -> bool:  # fmt: skip
+        """Score and write one outcome; True when it was a verdict."""
         pair = ctx.pair
         try:
             scored = decided
@@ -112,11 +117,11 @@ class PairOutcomes:
             await self.dead_letter(pair.experiment, pair.id, pair.model_dump_json(), exc.reason,
                                     str(exc), scorer=name, version=version,
                                     raw=exc.raw)  # fmt: skip
-            return
+            return False
         except RecordError as exc:
             await self.dead_letter(pair.experiment, pair.id, pair.model_dump_json(), "bad_record",
                                     str(exc), scorer=name, version=version)  # fmt: skip
-            return
+            return False
         except StoreUnavailable:
             raise
         except Exception as exc:  # the edge of one scorer: a bug in it fails this outcome only
@@ -125,7 +130,7 @@ class PairOutcomes:
             await self.dead_letter(pair.experiment, pair.id, pair.model_dump_json(),
                                     "internal_error", repr(exc), scorer=name,
                                     version=version)  # fmt: skip
-            return
+            return False
         verdict = build_verdict(
             ctx, name, version, scored, rationale_max_chars=self.config.rationale_max_chars
         )
@@ -133,6 +138,7 @@ class PairOutcomes:
             lengths = len(ctx.text(Arm.CANDIDATE)), len(ctx.text(Arm.CONTROL))
             self.metrics.comparison(pair.experiment, scored.comparison, *lengths)
         await self._write(verdict, keys.verdict_done(pair.experiment, pair.id, name, version))
+        return True
 
     async def _unscored(self, pair: Pair, reason: str) -> None:
         """Account for a pair nothing can score with a verdict that has no winner.

@@ -43,8 +43,8 @@ from judge.stats import WorkerStats
 from tunegate import keys
 from tunegate.errors import ConfigError, StoreUnavailable
 from tunegate.experiments import ExperimentConfig
-from tunegate.lifecycle import AsyncResource
-from tunegate.redis import store_errors
+from tunegate.lifecycle import AsyncResource, stop_task
+from tunegate.redis import slot_groups, store_errors
 from tunegate.retention import Retention
 
 __all__ = ["STEPS", "JudgeWorker", "StepHook", "WorkerStats"]
@@ -53,6 +53,8 @@ log = logging.getLogger(__name__)
 
 #: the points of the write/ack sequence a ``StepHook`` is told about, in the order they happen
 STEPS = ("read", "verdict", "dead_letter", "before_ack", "acked")
+#: how long each per-slot read blocks when the streams live on several cluster slots
+_CLUSTER_POLL_MS = 50
 #: called at each step (crash drills kill the process there); production passes none
 StepHook = Callable[[str], None]
 
@@ -130,9 +132,7 @@ class JudgeWorker(AsyncResource):
     async def aclose(self) -> None:
         self._stop.set()
         if self._heartbeat is not None:
-            self._heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._heartbeat
+            await stop_task(self._heartbeat)
             self._heartbeat = None
             with contextlib.suppress(StoreUnavailable), store_errors():
                 await self.redis.delete(keys.heartbeat(self.name))
@@ -162,7 +162,7 @@ class JudgeWorker(AsyncResource):
                 self._client,
                 self.config,
                 cache=VerdictCache(self.redis, self.config.cache_ttl_seconds),
-                budget=Budget(self.config),
+                budget=Budget(self.config, self.redis),
                 observer=self.metrics.call,
             )
         self._judge = judge
@@ -224,17 +224,28 @@ class JudgeWorker(AsyncResource):
         return await self._read_from(">", block, reclaimed=False)
 
     async def _read_from(self, start: str, block: int | None, *, reclaimed: bool) -> list[Entry]:
+        groups = slot_groups(self.redis, list(self._streams))
         with store_errors("judge read"):
-            response = await self.redis.xreadgroup(
-                keys.JUDGE_GROUP,
-                self.name,
-                dict.fromkeys(self._streams, start),
-                count=self.config.batch_size,
-                block=block,
-            )
-        batch = self._entries(response, reclaimed=reclaimed)
+            if len(groups) == 1:
+                responses = [await self._xreadgroup(groups[0], start, block)]
+            else:  # a Redis Cluster refuses one read across slots: one per slot, side by side;
+                # each polls briefly, since a long block in one would hold back the others' pairs
+                poll = None if block is None else min(block, _CLUSTER_POLL_MS)
+                responses = await asyncio.gather(
+                    *(self._xreadgroup(group, start, poll) for group in groups)
+                )
+        batch = [e for r in responses for e in self._entries(r, reclaimed=reclaimed)]
         self.stats.read += len(batch)
         return batch
+
+    async def _xreadgroup(self, streams: list[str], start: str, block: int | None) -> object:
+        return await self.redis.xreadgroup(
+            keys.JUDGE_GROUP,
+            self.name,
+            dict.fromkeys(streams, start),
+            count=self.config.batch_size,
+            block=block,
+        )
 
     def _entries(self, response: object, *, reclaimed: bool) -> list[Entry]:
         # redis-py types stream replies loosely: [[stream, [(id, fields), ...]], ...]

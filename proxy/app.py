@@ -18,6 +18,7 @@ from prometheus_client import CollectorRegistry
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Message, Receive, Scope, Send
 
+from proxy import console
 from proxy.asgi import read_body, send_error
 from proxy.config import ProxySettings, UpstreamConfig
 from proxy.errors import BadRequest, MethodNotAllowed, NotFound, ProxyError
@@ -25,10 +26,20 @@ from proxy.experiments import ExperimentTable
 from proxy.heap import HeapWatch
 from proxy.metrics import ProxyMetrics
 from proxy.mirror import ShadowRunner
+from proxy.pair_ids import PairIds
 from proxy.pairlog import PairLogger
-from proxy.routes import admin, feedback, health, models, verdict
+from proxy.routes import (
+    admin,
+    definitions,
+    feedback,
+    health,
+    history,
+    models,
+    operate,
+    verdict,
+)
 from proxy.routes.openai import OpenAIRoutes
-from proxy.runtime import Runtime
+from proxy.runtime import CorrectedNow, Runtime
 from proxy.upstream import build_upstream
 from tunegate.experiments import ExperimentConfig
 from tunegate.redis import RedisSettings, connect
@@ -135,6 +146,19 @@ class ProxyApp(FastAPI):
         return replay
 
 
+def _pair_id_secret(config: ProxySettings) -> bytes:
+    """The configured pair id secret, else one for this process alone (feedback then works only
+    against the replica that served the request)."""
+    if config.pair_id_secret is not None:
+        return config.pair_id_secret.get_secret_value().encode()
+    log.warning(
+        "%s is not set: pair ids are signed with a secret of this process only, so feedback"
+        " reaches only the replica that served the request",
+        config.pair_id_secret_env,
+    )
+    return os.urandom(32)
+
+
 def create_app(
     config: ProxySettings,
     experiments: Sequence[ExperimentConfig],
@@ -144,11 +168,13 @@ def create_app(
     retention: Retention | None = None,
     config_version: str = "",
     registry: CollectorRegistry | None = None,
+    corrected_now: CorrectedNow | None = None,
 ) -> FastAPI:
     """The proxy app from its own section, the experiments and upstreams it serves, and Redis.
 
     Its metrics go to ``registry`` (a new one by default); ``config_version`` is what /readyz
-    reports (the composition root passes a digest of the whole configuration).
+    reports (the composition root passes a digest of the whole configuration);
+    ``corrected_now`` computes the console's live judge-corrected estimate (proxy/runtime.py).
     """
     metrics = ProxyMetrics(registry if registry is not None else CollectorRegistry())
     rt = Runtime(
@@ -158,6 +184,8 @@ def create_app(
         config_version=config_version,
         metrics=metrics,
         retention=retention or Retention(),
+        pair_ids=PairIds(_pair_id_secret(config), window_seconds=config.feedback_window_seconds),
+        corrected_now=corrected_now,
     )
     grace = config.shutdown_grace_seconds
 
@@ -171,7 +199,14 @@ def create_app(
                 rt.upstreams[name] = upstream
             rt.wire_targets()
             rt.table = await stack.enter_async_context(
-                ExperimentTable(rt.experiments, rt.redis, config.state_refresh_seconds)
+                ExperimentTable(
+                    rt.experiments,
+                    rt.redis,
+                    config.state_refresh_seconds,
+                    upstreams=tuple(rt.upstream_configs),
+                    on_change=lambda table: rt.table_changed(),
+                    live_definitions=config.experiments_from == "redis",
+                )
             )
             rt.pairlog = await stack.enter_async_context(
                 PairLogger(
@@ -179,18 +214,21 @@ def create_app(
                     config.pairlog,
                     metrics,
                     maxlen=rt.retention.pairs,
+                    dedup_seconds=rt.retention.pair_dedup_seconds,
                     shutdown_grace_s=grace / 2,
+                    wait_replicas=redis.wait_replicas,
+                    wait_timeout_ms=redis.wait_timeout_ms,
                 )
             )
-            budgets = {e.name: e.shadow_budget for e in rt.experiments}
+            budgets = {e.name: e.shadow_budget for e in rt.configs()}
             rt.shadow = await stack.enter_async_context(
                 ShadowRunner(config.mirror, metrics, budgets, shutdown_grace_s=grace / 2)
             )
-            metrics.touch(e.name for e in rt.experiments)
+            rt.table_changed()  # the budgets and gauges of what the table read on entering
             await stack.enter_async_context(HeapWatch(metrics))  # last: freezes what start built
             log.info(
                 "proxy ready: %d experiment(s), %d upstream(s), config %s",
-                len(rt.experiments),
+                len(rt.configs()),
                 len(rt.upstream_configs),
                 config_version,
             )
@@ -205,7 +243,9 @@ def create_app(
     app.small_body_bytes = config.edge.max_small_body_bytes
     app.state.runtime = rt
     _install_error_handlers(app)
-    for router in (health.router, models.router, feedback.router, admin.router, verdict.router):
-        app.include_router(router)
+    routers = (health, models, feedback, admin, definitions, operate, history, verdict)
+    for module in routers:
+        app.include_router(module.router)
+    console.install(app, _error_response)
     app.hot_path = OpenAIRoutes(rt)
     return app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
@@ -39,6 +40,9 @@ class LocalModelConfig(BaseModel):
     batch_window_ms: float = Field(default=5.0, ge=0)
     max_queue: int = Field(default=64, ge=1)  # waiting requests; beyond it answer 429
     default_max_tokens: int = Field(default=256, ge=1)  # when a request sets none
+    # answer a temperature-0 request already answered on the same weights (base + adapter) from
+    # the base model's in-process memo instead of decoding it again (proxy/upstream/local/memo.py)
+    reuse_greedy: bool = False
 
 
 class UpstreamConfig(BaseModel):
@@ -96,7 +100,6 @@ class PairLogSettings(BaseModel):
     batch_size: int = Field(default=256, ge=1)
     flush_interval_ms: float = Field(default=10.0, gt=0)
     max_body_bytes: int = Field(default=256 * 1024, ge=1024)  # per arm body stored in a pair
-    served_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=1)  # feedback's pair -> arm lookup
 
 
 class EdgeSettings(BaseModel):
@@ -131,17 +134,60 @@ class ProxySettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    # the admin API's tokens: the value itself (never in YAML), else the variable, else the file
+    # (a mounted secret); the read-only token may read every admin route and change nothing
     admin_token_env: str = "TUNEGATE_ADMIN_TOKEN"
+    admin_token_file: Path | None = None
     admin_token: SecretStr | None = Field(default=None, exclude=True)
+    # signs pair ids (proxy/pair_ids.py); every replica must share it for feedback to reach any
+    pair_id_secret_env: str = "TUNEGATE_PAIR_ID_SECRET"
+    pair_id_secret: SecretStr | None = Field(default=None, exclude=True)
+    feedback_window_seconds: int = Field(default=7 * 24 * 3600, ge=60)  # after the request
+    read_token_env: str = "TUNEGATE_READ_TOKEN"
+    read_token_file: Path | None = None
+    read_token: SecretStr | None = Field(default=None, exclude=True)
     passthrough_upstream: str | None = None  # where unknown models and other /v1 paths go
     shutdown_grace_seconds: float = Field(default=10.0, ge=0)
     state_refresh_seconds: float = Field(default=2.0, gt=0)
+    # where experiment definitions live: "redis" (the file seeds them at start, writing only a
+    # definition the file changed since it last seeded it; the admin API creates, edits and
+    # deletes them at run time, and every replica applies a change within a second) or "file"
+    # (this config only; the admin API changes only their state, its CRUD answers 409).
+    experiments_from: Literal["file", "redis"] = "redis"
     mirror: MirrorSettings = Field(default_factory=MirrorSettings)
     pairlog: PairLogSettings = Field(default_factory=PairLogSettings)
     edge: EdgeSettings = Field(default_factory=EdgeSettings)
 
     @model_validator(mode="after")
-    def _admin_token(self) -> ProxySettings:
-        if self.admin_token is None and os.environ.get(self.admin_token_env):
-            self.admin_token = SecretStr(os.environ[self.admin_token_env])
+    def _tokens(self) -> ProxySettings:
+        if self.admin_token is None:
+            self.admin_token = _secret(self.admin_token_env, self.admin_token_file)
+        if self.read_token is None:
+            self.read_token = _secret(self.read_token_env, self.read_token_file)
+        admin, read = self.admin_token, self.read_token
+        if (
+            admin is not None
+            and read is not None
+            and admin.get_secret_value() == read.get_secret_value()
+        ):
+            raise ValueError("the read-only token must differ from the admin token")
+        if self.pair_id_secret is None and os.environ.get(self.pair_id_secret_env):
+            self.pair_id_secret = SecretStr(os.environ[self.pair_id_secret_env])
+        if self.pair_id_secret is not None and len(self.pair_id_secret.get_secret_value()) < 16:
+            raise ValueError(f"{self.pair_id_secret_env}: the pair id secret needs 16 characters")
         return self
+
+
+def _secret(env: str, file: Path | None) -> SecretStr | None:
+    """A token from the environment variable, else from the file (stripped); None if neither."""
+    if os.environ.get(env):
+        return SecretStr(os.environ[env])
+    if file is None:
+        return None
+    try:
+        value = file.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"cannot read the token file {file}: {type(exc).__name__}") from None
+    if not value:
+        raise ValueError(f"the token file {file} is empty")
+    return SecretStr(value)

@@ -3,6 +3,7 @@
 ProxyError (500)
 ├── BadRequest (400)
 ├── Unauthorized (401)
+├── Forbidden (403, the read-only token on an admin write)
 ├── UnknownModel (404)
 ├── NotFound (404, a path or id the proxy does not know)
 ├── MethodNotAllowed (405, with Allow)
@@ -29,6 +30,7 @@ import orjson
 __all__ = [
     "BadRequest",
     "Conflict",
+    "Forbidden",
     "HeadersTooLarge",
     "MethodNotAllowed",
     "NotFound",
@@ -75,6 +77,11 @@ class BadRequest(ProxyError):
 class Unauthorized(ProxyError):
     status = 401
     type = "authentication_error"
+
+
+class Forbidden(ProxyError):
+    status = 403
+    type = "permission_error"
 
 
 class UnknownModel(ProxyError):

@@ -114,6 +114,11 @@ def check_request(endpoint: Endpoint, body: Mapping[str, object]) -> None:
         if not isinstance(messages, list) or not messages:
             raise BadRequest("'messages' must be a non-empty array", param="messages")
         for i, message in enumerate(messages):
+            # the usual message (a role and string content) without a call per message
+            if type(message) is dict and type(message.get("content")) is str:
+                role = message.get("role")
+                if type(role) is str and role:
+                    continue
             problem = _message_error(message)
             if problem is not None:
                 raise BadRequest(f"messages[{i}] {problem}", param=f"messages[{i}]")

@@ -40,11 +40,11 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
     _writer: HeadWithBody | None = None
     _timer: asyncio.TimerHandle | None = None
     _deadline = 0.0  # loop time by which the head or body must be complete
-    _waiting_for: str | None = None  # "head", "body" or None (no deadline)
+    _waiting_for: str | None = None  # "head", "body", "idle" (keep-alive) or None (no deadline)
     _refused: ProxyError | None = None
     _head_bytes = 0  # bytes received while reading a head (a bound on what llhttp buffers)
     _parsed = 0  # bytes of the current head that llhttp handed over (target and headers)
-    _header_count = 0
+    _in_head = False  # between on_message_begin and on_headers_complete
     _in_body = False
 
     # -- connections ---------------------------------------------------------------------
@@ -72,18 +72,30 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
     def on_response_complete(self) -> None:
         if self._in_body:  # answered before its body was read (a 413, say): the rest of the
             self.idle.pop(self, None)  # body would be read as the next request, so close
-            self._disarm()
+            self._waiting_for = None
             self.server_state.total_requests += 1
             self.transport.close()
             return
-        super().on_response_complete()
-        if not self.transport.is_closing() and not self._in_body:
-            self.idle[self] = None  # waits for its next request (uvicorn's keep-alive timer)
+        # uvicorn's on_response_complete inline (a super() call per request showed in profiles)
+        self.server_state.total_requests += 1
+        if self.transport.is_closing():
+            return
+        self._unset_keepalive_if_required()
+        self.flow.resume_reading()
+        if self.pipeline:
+            cycle, app = self.pipeline.pop()
+            self._start_asgi_task(cycle, app)
+        else:  # waits for its next request, at most uvicorn's timeout_keep_alive (not with
+            # uvicorn's timer: one created and cancelled per request; the lazy one of _arm)
+            self._arm(self.timeout_keep_alive, "idle")
+            self.idle[self] = None
 
     # -- parsing, with limits --------------------------------------------------------------
 
     def data_received(self, data: bytes) -> None:
         self._unset_keepalive_if_required()
+        if self._waiting_for == "idle":  # bytes of the next request: its head has a deadline
+            self._waiting_for = None
         if not self._in_body:
             self._head_bytes += len(data)
         try:
@@ -99,8 +111,19 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
             log.info("refused a request from %s: %s", self.client, refused.message)
             self._refuse(refused)
             return
-        if not self._in_body and self._head_bytes > self.limits.max_head_bytes:
-            self._refuse(self._too_large())
+        # The head and body deadlines are armed here, after the parser has had these bytes,
+        # and only for a request still incomplete: most requests arrive whole in one read and
+        # then need no deadline at all (arming one per callback cost two clock reads a request).
+        if self._in_body:
+            if self._waiting_for != "body":
+                self._arm(self.limits.body_timeout_seconds, "body")
+        elif self._in_head:
+            if self._head_bytes > self.limits.max_head_bytes:
+                self._refuse(self._too_large())
+            elif self._waiting_for != "head":  # (a connection's first head: armed at connect)
+                self._arm(self.limits.head_timeout_seconds, "head")
+        elif self._waiting_for is None and (self.cycle is None or self.cycle.response_complete):
+            self._arm(self.timeout_keep_alive, "idle")  # bytes that began no request
 
     def _too_large(self) -> HeadersTooLarge:
         return HeadersTooLarge(
@@ -114,11 +137,23 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         self.idle.pop(self, None)
-        self._header_count = 0
+        self._in_head = True
         self._parsed = 0
-        if self._waiting_for is None:  # the keep-alive wait is over: the head has its own time
-            self._arm(self.limits.head_timeout_seconds, "head")
-        super().on_message_begin()
+        # uvicorn's on_message_begin inline
+        self.url = b""
+        self.expect_100_continue = False
+        self.headers = []
+        self.scope = {  # type: ignore[typeddict-item]
+            "type": "http",
+            "asgi": {"version": self.asgi_version, "spec_version": "2.3"},
+            "http_version": "1.1",
+            "server": self.server,
+            "client": self.client,
+            "scheme": self.scheme,  # type: ignore[typeddict-item]
+            "root_path": self.root_path,
+            "headers": self.headers,
+            "state": self.app_state.copy(),
+        }
 
     # on_url and on_header do uvicorn's work inline (a super() call per header showed in
     # profiles); the digest test in tests/proxy/test_http_protocol.py watches the originals
@@ -130,10 +165,10 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
         self.url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._header_count += 1
-        self._parsed += len(name) + len(value) + 4  # ": " and CRLF
+        headers = self.headers  # this request's (on_message_begin): its length is the count
+        self._parsed = parsed = self._parsed + len(name) + len(value) + 4  # ": " and CRLF
         limits = self.limits
-        if self._header_count > limits.max_headers or self._parsed > limits.max_head_bytes:
+        if len(headers) >= limits.max_headers or parsed > limits.max_head_bytes:
             self._stop()
         name = name.lower()
         if name == b"expect" and value.lower() == b"100-continue":
@@ -142,11 +177,11 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
             # llhttp reads other codings as no body at all; h11 and RFC 9112 refuse them
             self._refused = InvalidHttp("only 'Transfer-Encoding: chunked' is accepted")
             raise _Refused
-        self.headers.append((name, value))
+        headers.append((name, value))
 
     def on_headers_complete(self) -> None:
+        self._in_head = False
         self._in_body = True
-        self._arm(self.limits.body_timeout_seconds, "body")
         super().on_headers_complete()
         cycle = self.cycle
         if cycle is None or cycle.transport is not self.transport:
@@ -160,8 +195,14 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
     def on_message_complete(self) -> None:
         self._in_body = False
         self._head_bytes = 0
-        self._disarm()
-        super().on_message_complete()
+        self._waiting_for = None  # no deadline (the timer, if any, finds nothing to do)
+        # uvicorn's on_message_complete inline
+        if (
+            self.parser.should_upgrade() and self._should_upgrade()
+        ) or self.cycle.response_complete:
+            return
+        self.cycle.more_body = False
+        self.cycle.message_event.set()
 
     def send_400_response(self, msg: str) -> None:
         self._refuse(InvalidHttp(f"invalid HTTP request: {msg}"))
@@ -169,7 +210,7 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
     # -- timers and refusals ----------------------------------------------------------------
 
     def _arm(self, delay: float, what: str) -> None:
-        """The head or body must be complete within ``delay``.
+        """The head or body must be complete within ``delay`` (or, "idle", the next one begin).
 
         One timer per connection, moved lazily: re-arming only sets the deadline, and the
         timer, when it fires early, sleeps again for what is left. A timer created and
@@ -195,6 +236,12 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
         left = self._deadline - self.loop.time()
         if left > 0:
             self._timer = self.loop.call_later(left, self._check_deadline)
+            return
+        if what == "idle":  # the keep-alive wait is over: close, as uvicorn's own timer does
+            self._waiting_for = None
+            self.idle.pop(self, None)
+            if not self.transport.is_closing():
+                self.transport.close()
             return
         seconds = (
             self.limits.head_timeout_seconds if what == "head" else self.limits.body_timeout_seconds

@@ -62,6 +62,10 @@ def arm_result(
         ttft_s=capture.ttft_s if capture is not None else None,
         itl_mean_s=capture.itl_mean_s if capture is not None else None,
         itl_max_s=capture.itl_max_s if capture is not None else None,
+        # every field given: model_construct looks up the default of each one left out
+        prompt_tokens=None,
+        completion_tokens=None,
+        total_tokens=None,
     )
 
 

@@ -6,13 +6,19 @@ and fixed reason words. Known label values are touched at start so dashboards sh
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from tunegate.records import Arm
 
-__all__ = ["DROP_REASONS", "ERROR_REASONS", "PAIR_DROP_REASONS", "ProxyMetrics"]
+__all__ = [
+    "DROP_REASONS",
+    "ERROR_REASONS",
+    "PAIR_DROP_REASONS",
+    "UNREPLICATED_REASONS",
+    "ProxyMetrics",
+]
 
 #: Why an arm has no good answer (ArmResult.error, tunegate_upstream_errors_total{reason}).
 ERROR_REASONS = (
@@ -37,6 +43,13 @@ DROP_REASONS = (
 )
 #: Why a pair never reached Redis (tunegate_pairs_dropped_total{reason}).
 PAIR_DROP_REASONS = ("buffer_full", "shutdown", "rejected", "internal")
+#: Why a pair batch Redis took was not confirmed by its replicas (``redis.wait_replicas``;
+#: tunegate_pair_batches_unreplicated_total{reason}): it stays buffered and is sent again.
+UNREPLICATED_REASONS = (
+    "replicas",  # WAIT: fewer replicas acknowledged within wait_timeout_ms
+    "moved",  # a write did not reach the slot's master (failover, resharding)
+    "wait_error",  # WAIT itself was refused (the node is a replica now)
+)
 
 _LATENCY_BUCKETS = (
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
@@ -105,9 +118,22 @@ class ProxyMetrics:
             ["experiment"],
             registry=registry,
         )
+        self.batches_unreplicated = Counter(
+            "tunegate_pair_batches_unreplicated_total",
+            "Pair batches Redis took but too few replicas acknowledged (redis.wait_replicas), "
+            "by reason; each stays buffered and is sent again.",
+            ["reason"],
+            registry=registry,
+        )
         self.buffer_depth = Gauge(
             "tunegate_pairlog_buffer_depth",
             "Pair records waiting in memory for Redis.",
+            registry=registry,
+        )
+        self.served_version = Gauge(
+            "tunegate_experiment_served_version",
+            "The version of an experiment's definition and of its state this replica serves.",
+            ["experiment", "kind"],
             registry=registry,
         )
         self.gc_pause = Histogram(
@@ -117,6 +143,7 @@ class ProxyMetrics:
             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
             registry=registry,
         )
+        self._served: set[tuple[str, str]] = set()
         self._requests: dict[tuple[str, str, str, int], Counter] = {}
         self._durations: dict[tuple[str, str], Histogram] = {}
         self._drops: dict[tuple[str, str], Counter] = {}
@@ -158,10 +185,23 @@ class ProxyMetrics:
             child = self._drops[experiment, reason] = self.shadow_dropped.labels(experiment, reason)
         child.inc()
 
+    def served_versions(self, versions: Mapping[str, tuple[int, int]]) -> None:
+        """Set the version gauges: (definition, state) per experiment; drop the deleted ones."""
+        for labels in list(self._served):
+            if labels[0] not in versions:
+                self.served_version.remove(*labels)
+                self._served.discard(labels)
+        for name, (definition, state) in versions.items():
+            for kind, value in (("definition", definition), ("state", state)):
+                self.served_version.labels(name, kind).set(value)
+                self._served.add((name, kind))
+
     def touch(self, experiments: Iterable[str]) -> None:
         """Create every known label combination so that series start at zero."""
         for generation in range(3):
             self.gc_pause.labels(str(generation))
+        for reason in UNREPLICATED_REASONS:
+            self.batches_unreplicated.labels(reason)
         for name in experiments:
             self.shadow_inflight.labels(name)
             self.pairs_logged.labels(name)

@@ -112,6 +112,20 @@ class ShadowRunner(AsyncResource):
         self._lanes: dict[str, int] = {}  # upstream -> copies running there
         self._closing = False
 
+    def set_budgets(self, budgets: Mapping[str, ShadowBudget]) -> None:
+        """Take the budgets of the experiments served now; an unchanged one keeps its meter."""
+        meters = {}
+        for name, budget in budgets.items():
+            if budget.requests_per_minute is None and budget.tokens_per_minute is None:
+                continue
+            meter = self._meters.get(name)
+            meters[name] = (
+                meter
+                if meter is not None and meter.budget == budget
+                else (ShadowBudgetMeter(budget))
+            )
+        self._meters = meters
+
     def lane_inflight(self, upstream: str) -> int:
         """Copies running against ``upstream`` now."""
         return self._lanes.get(upstream, 0)

@@ -1,7 +1,9 @@
 """PairDraft: joins the served leg and the shadow leg into one Pair and hands it to the logger.
 
 Whichever leg finishes second completes the pair; with no shadow copy, the served leg does.
-Everything runs on one event loop, so no lock is needed.
+Everything runs on one event loop, so no lock is needed. Building the pair copies each good
+answer's token counts out of its usage block onto the ArmResult, so the decision path reads them
+from the record and never parses a response body.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import Callable
 
 from proxy.extract import RequestFacts
 from tunegate.records import Arm, ArmResult, Endpoint, Pair
+from tunegate.responses import usage_counts
 
 __all__ = ["PairDraft", "new_pair_id"]
 
@@ -88,6 +91,9 @@ class PairDraft:
         served_is_control = self.served_arm is Arm.CONTROL
         control = self._served if served_is_control else self._shadow
         candidate = self._shadow if served_is_control else self._served
+        for result in (control, candidate):
+            if result is not None and result.ok and result.body:
+                _count_tokens(result)
         return Pair.model_construct(
             id=self.id,
             experiment=self.experiment,
@@ -103,3 +109,15 @@ class PairDraft:
             reference=self.facts.reference,
             labels=self.facts.labels,
         )
+
+
+def _count_tokens(result: ArmResult) -> None:
+    """Copy the usage block's counts onto the result (built unvalidated, so set in place)."""
+    usage = usage_counts(result)
+    # straight into the fields' __dict__ (where pydantic keeps them): three assignments through
+    # BaseModel.__setattr__ cost more than counting the tokens (the values are exact ints/None)
+    result.__dict__.update(
+        prompt_tokens=usage.get("prompt_tokens"),
+        completion_tokens=usage.get("completion_tokens"),
+        total_tokens=usage.get("total_tokens"),
+    )

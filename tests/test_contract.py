@@ -16,7 +16,10 @@ from tunegate.records import (
     Arm,
     ArmResult,
     Endpoint,
+    HumanLabel,
     Pair,
+    Winner,
+    decode_human_label,
     decode_pair,
     encode,
 )
@@ -51,6 +54,18 @@ def test_pair_round_trips_through_stream_fields(text: str) -> None:
     assert parse_response(back.candidate).text == text
 
 
+@given(st.sampled_from(list(Winner)), st.text(max_size=200), st.text(max_size=2000))
+def test_human_label_round_trips_and_refuses_what_it_does_not_know(
+    winner: Winner, reviewer: str, note: str
+) -> None:
+    label = HumanLabel(pair_id="p1", experiment="exp", winner=winner, reviewer=reviewer, note=note)
+    fields = {k.encode(): v for k, v in encode(label).items()}
+    assert decode_human_label(fields) == label
+    bad = {**fields, b"json": fields[b"json"].replace(f'"{winner.value}"'.encode(), b'"both"')}
+    with pytest.raises(RecordError):
+        decode_human_label(bad)
+
+
 def test_bad_entries_raise_record_error() -> None:
     with pytest.raises(RecordError):
         decode_pair({b"v": b"1", b"json": b"{"})
@@ -78,7 +93,8 @@ def test_sse_bodies_parse_to_text_and_tool_calls() -> None:
 
 def test_keys_of_one_experiment_share_a_cluster_slot(redis_url: str) -> None:
     client = redis.Redis.from_url(redis_url)
-    names = [keys.pairs("e"), keys.verdicts("e"), keys.dead("e"), keys.state("e"), keys.audit("e")]
+    names = [keys.pairs("e"), keys.verdicts("e"), keys.dead("e"), keys.state("e"), keys.audit("e"),
+             keys.labels("e")]  # fmt: skip
     assert all("{e}" in n for n in names)
     with pytest.raises(ValueError, match="braces"):
         keys.pairs("a{b}")

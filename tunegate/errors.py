@@ -3,12 +3,13 @@
 TunegateError
 ├── ConfigError        invalid settings; the CLI prints the field path and exits 2
 ├── RecordError        a stream entry that does not decode as a known record version
-└── StoreUnavailable   Redis cannot be reached (connection refused, reset, timeout)
+├── StoreUnavailable   Redis cannot be reached (connection refused, reset, timeout)
+└── StaleLeader        a write carried a lease token older than one the experiment has seen
 """
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "RecordError", "StoreUnavailable", "TunegateError"]
+__all__ = ["ConfigError", "RecordError", "StaleLeader", "StoreUnavailable", "TunegateError"]
 
 
 class TunegateError(Exception):
@@ -25,3 +26,7 @@ class RecordError(TunegateError):
 
 class StoreUnavailable(TunegateError):
     """Redis is unreachable; callers buffer, retry or degrade, never crash."""
+
+
+class StaleLeader(TunegateError):
+    """A controller whose lease was taken over tried to write; the write did not land."""

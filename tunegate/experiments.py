@@ -42,6 +42,10 @@ class Policy(BaseModel):
     # minimum samples of the always-valid tests (issue 13; analysis/budget.py splits alpha)
     min_rollback_pairs: int = Field(default=20, ge=1)  # early roll-back paths, SRM, per category
     min_live_users: int = Field(default=30, ge=2)  # users per arm before a live test may act
+    # the judge-corrected win rate (analysis/ppi.py): "corrected" lets it, not the raw judge's
+    # always-valid test, decide judge superiority, once min_labels human labels exist
+    judge_estimate: str = Field(default="raw", pattern="^(raw|corrected)$")
+    min_labels: int = Field(default=30, ge=2)
     # the offline gate (tunegate eval --record): refuse to start the A/B without a recorded pass
     require_offline_pass: bool = False
     offline_version: str | None = (

@@ -1,8 +1,17 @@
-"""Pair, Verdict, Decision and Feedback records: the only encoder and decoder of stream fields.
+"""Pair, Verdict, Decision, Feedback and HumanLabel records: the only codec of stream fields.
 
 Every record is a pydantic model with a ``schema_version``. In a Redis stream an entry has two
 fields: ``v`` (the schema version) and ``json`` (the record). The proxy keeps upstream bodies as
 the raw text it relayed (``ArmResult.body``); tunegate/responses.py parses that text.
+
+Versions: every record is at :data:`SCHEMA_VERSION` except the Pair, at
+:data:`PAIR_SCHEMA_VERSION` = 2 since it carries each arm's token counts (``prompt_tokens``,
+``completion_tokens``, ``total_tokens``, set by the proxy from the usage block), so the decision
+path never parses a response body. A version-1 pair still decodes (its token fields are None and
+analysis/evidence.py parses its body as before); an unknown version is refused.
+
+A Pair's and a Verdict's entry also carry the outcome field ``o`` (tunegate/outcomes.py): the
+values a decision reads, so the incremental evidence store reads neither bodies nor rationales.
 """
 
 from __future__ import annotations
@@ -10,14 +19,16 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from enum import StrEnum
-from typing import Literal, TypeVar
+from typing import ClassVar, Literal, TypeVar
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from tunegate.errors import RecordError
+from tunegate.outcomes import OUTCOME_FIELD, dump_outcome, pair_outcome, verdict_outcome
 
 __all__ = [
+    "PAIR_SCHEMA_VERSION",
     "SCHEMA_VERSION",
     "Action",
     "Arm",
@@ -28,6 +39,7 @@ __all__ = [
     "Endpoint",
     "ExperimentState",
     "Feedback",
+    "HumanLabel",
     "OfflineResult",
     "OrderVerdict",
     "Pair",
@@ -39,6 +51,7 @@ __all__ = [
     "decode_dead_letter",
     "decode_decision",
     "decode_feedback",
+    "decode_human_label",
     "decode_offline_result",
     "decode_pair",
     "decode_verdict",
@@ -46,6 +59,8 @@ __all__ = [
 ]
 
 SCHEMA_VERSION = 1
+#: Version 2 added the per-arm token counts; version-1 pairs still decode.
+PAIR_SCHEMA_VERSION = 2
 
 #: A stream entry or hash as redis-py returns it (bytes) or as tests write it (str).
 Fields = Mapping[bytes, bytes] | Mapping[str, str] | Mapping[bytes | str, bytes | str]
@@ -92,6 +107,8 @@ class Action(StrEnum):
 
 class _Record(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=False)
+    #: the versions :func:`decode` accepts for this record
+    readable_versions: ClassVar[frozenset[int]] = frozenset({SCHEMA_VERSION})
     schema_version: int = SCHEMA_VERSION
 
 
@@ -112,6 +129,10 @@ class ArmResult(BaseModel):
     ttft_s: float | None = None  # streams: time to first content chunk
     itl_mean_s: float | None = None  # streams: mean inter-token (inter-chunk) latency
     itl_max_s: float | None = None
+    # the usage block's counts, set by the proxy when it builds the pair (None: none reported)
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    total_tokens: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -121,6 +142,8 @@ class ArmResult(BaseModel):
 class Pair(_Record):
     """One request and both arms' answers (or the reason an arm has none)."""
 
+    readable_versions: ClassVar[frozenset[int]] = frozenset({1, PAIR_SCHEMA_VERSION})
+    schema_version: int = PAIR_SCHEMA_VERSION
     id: str
     experiment: str
     time: float = Field(default_factory=time.time)
@@ -206,6 +229,7 @@ class Decision(_Record):
     samples_needed: int | None = None
     applied: bool = False
     needs_approval: bool = False
+    fence: int | None = None  # the deciding controller's lease token (tunegate/lease.py)
 
 
 class Feedback(_Record):
@@ -218,6 +242,23 @@ class Feedback(_Record):
     value: float
     user_key_hash: str | None = None
     label: str | None = None
+
+
+class HumanLabel(_Record):
+    """A reviewer's pick of the better answer of one pair (or a tie), made in the console.
+
+    ``sample`` names the random sample the console drew it from, so a labelled share is a random
+    draw of the judged pairs (what the judge-corrected estimate assumes).
+    """
+
+    pair_id: str
+    experiment: str
+    time: float = Field(default_factory=time.time)
+    winner: Winner
+    pair_stream_id: str = ""  # the pair's entry id in the pairs stream, to read it back by id
+    reviewer: str = Field(default="", max_length=200)
+    sample: str = Field(default="", max_length=100)
+    note: str = Field(default="", max_length=2000)
 
 
 R = TypeVar("R", bound="_Record")
@@ -291,11 +332,18 @@ class AuditEntry(_Record):
     reason: str
     before: ExperimentState | None
     after: ExperimentState
+    # set when the change was to the definition (the config file seeding it), not to the state
+    definition_version: int | None = None
 
 
 def encode(record: _Record) -> dict[str, bytes]:
-    """Stream fields for one record."""
-    return {"v": str(record.schema_version).encode(), "json": record.model_dump_json().encode()}
+    """Stream fields for one record; a Pair and a Verdict also get their outcome field."""
+    fields = {"v": str(record.schema_version).encode(), "json": record.model_dump_json().encode()}
+    if isinstance(record, Pair) and record.schema_version >= PAIR_SCHEMA_VERSION:
+        fields[OUTCOME_FIELD] = dump_outcome(pair_outcome(record))
+    elif isinstance(record, Verdict):
+        fields[OUTCOME_FIELD] = dump_outcome(verdict_outcome(record))
+    return fields
 
 
 def decode(fields: Fields, model: type[R]) -> R:
@@ -306,7 +354,7 @@ def decode(fields: Fields, model: type[R]) -> R:
     if version is None or payload is None:
         raise RecordError(f"{model.__name__}: stream entry lacks the 'v' or 'json' field")
     version_text = version.decode() if isinstance(version, bytes) else version
-    if version_text != str(SCHEMA_VERSION):
+    if version_text not in {str(v) for v in model.readable_versions}:
         raise RecordError(f"{model.__name__}: unknown schema version {version_text!r}")
     try:
         return model.model_validate_json(payload)
@@ -328,6 +376,10 @@ def decode_decision(fields: Fields) -> Decision:
 
 def decode_feedback(fields: Fields) -> Feedback:
     return decode(fields, Feedback)
+
+
+def decode_human_label(fields: Fields) -> HumanLabel:
+    return decode(fields, HumanLabel)
 
 
 def decode_dead_letter(fields: Fields) -> DeadLetter:

@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 from tunegate.errors import RecordError
 from tunegate.records import ArmResult
 
-__all__ = ["ParsedResponse", "parse_response"]
+__all__ = ["ParsedResponse", "parse_response", "usage_counts"]
 
 
 class ParsedResponse(BaseModel):
@@ -86,6 +86,28 @@ def _swapped(raw: bytes) -> list[float]:
     values = array("f", raw)
     values.byteswap()
     return list(values)
+
+
+def usage_counts(result: ArmResult) -> dict[str, int]:
+    """The usage block of an arm's answer, ``{}`` when it has none or the body is malformed.
+
+    Leaner than :func:`parse_response` (the proxy calls it once per arm when it builds a pair):
+    a JSON body is loaded once; an SSE body is scanned from its end for the last event with a
+    usage block (OpenAI sends it in the final chunk), so the text deltas are never parsed.
+    """
+    try:
+        if not result.stream:
+            body = orjson.loads(result.body)
+            return _usage(body.get("usage")) if isinstance(body, dict) else {}
+        for line in reversed(result.body.splitlines()):
+            if line.startswith("data:") and '"usage"' in line:
+                chunk = orjson.loads(line[5:].strip())
+                usage = _usage(chunk.get("usage")) if isinstance(chunk, dict) else {}
+                if usage:
+                    return usage
+    except (orjson.JSONDecodeError, ValueError, TypeError):
+        return {}
+    return {}
 
 
 def _usage(value: object) -> dict[str, int]:

@@ -5,8 +5,9 @@ decisions.py) and prints its figure beside its target, the exact 95 % upper boun
 target is a bound, and the naive rule's figure on the same streams. Then one decide() on 1,000
 pairs in three categories is timed, and the numpy Holm against statsmodels' multipletests on a
 heap the size of a long-running controller's. ``--runs`` sets the streams per cell (10,000 by
-default; ``--heavy-runs`` for the cells that call decide() at most looks), ``--workers`` the
-processes.
+default; ``--heavy-runs`` for the cells that call decide() at most looks), ``--audit`` and
+``--check`` the streams per cell driven at every look and whose Evidence is checked against the
+record builder (either kind of mismatch exits 1), ``--workers`` the processes.
 """
 
 from __future__ import annotations
@@ -68,21 +69,26 @@ def _time_decide(repeats: int = 200) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.analysis")
     parser.add_argument("--runs", type=int, default=10_000)
-    parser.add_argument("--heavy-runs", type=int, default=1_000)
+    parser.add_argument("--heavy-runs", type=int, default=10_000)
     parser.add_argument("--audit", type=int, default=20, help="streams per cell run at every look")
+    parser.add_argument(
+        "--check", type=int, default=200, help="streams per cell whose Evidence is checked"
+    )
     parser.add_argument("--seed", type=int, default=20240611)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--only", default="", help="comma-separated cell name prefixes")
     parser.add_argument("--json", action="store_true", help="one JSON line per figure")
     args = parser.parse_args()
-    cells = grid(args.runs, args.seed, args.audit, args.heavy_runs)
+    cells = grid(args.runs, args.seed, args.audit, args.heavy_runs, args.check)
     if args.only:
         prefixes = tuple(args.only.split(","))
         cells = [c for c in cells if c.scenario.name.startswith(prefixes)]
     print(f"{'cell':<22} {'figure':<26} {'target':<12} {'value':>8} {'upper95':>8} {'naive':>8}")
     started = time.perf_counter()
+    failed = 0
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
         for result in pool.map(run_cell, cells):
+            failed += result.audit_mismatches + result.evidence_mismatches
             for fig in figures(result):
                 if args.json:
                     print(json.dumps(fig.__dict__), flush=True)
@@ -91,11 +97,17 @@ def main() -> None:
             audited = min(result.cell.audit, result.cell.runs)
             print(
                 f"{'':<22} runs {result.cell.runs}, decide() calls {result.decide_calls},"
-                f" audit mismatches {result.audit_mismatches}/{audited}, {result.seconds:.0f} s",
+                f" audit mismatches {result.audit_mismatches}/{audited}, Evidence checked at"
+                f" {result.checked_looks} looks, mismatches {result.evidence_mismatches},"
+                f" {result.seconds:.0f} s",
                 flush=True,
             )
     print(f"monte carlo: {time.perf_counter() - started:.0f} s")
     print(json.dumps(_time_decide()))
+    if failed:
+        raise SystemExit(
+            f"{failed} audit or Evidence mismatches: the screen or evidence_at is wrong"
+        )
 
 
 if __name__ == "__main__":

@@ -20,14 +20,14 @@ TIES = (0.0, 0.3, 0.6)
 SCHEDULES = ((10, 1000), (1, 300))  # (look every, horizon)
 
 
-def grid(runs: int, seed: int, audit: int, heavy_runs: int) -> list[Cell]:
+def grid(runs: int, seed: int, audit: int, heavy_runs: int, check: int = 0) -> list[Cell]:
     """Every cell; ``heavy_runs`` for the cells whose streams need decide() at most looks."""
     cells = []
     i = 0
 
     def add(scenario: Scenario, every: int, horizon: int, n: int, **kw: object) -> None:
         nonlocal i
-        cells.append(Cell(scenario, every, horizon, n, seed + i, audit=audit, **kw))  # type: ignore[arg-type]  # Cell's own fields
+        cells.append(Cell(scenario, every, horizon, n, seed + i, audit=audit, check=check, **kw))  # type: ignore[arg-type]  # Cell's own fields
         i += 1
 
     for every, horizon in SCHEDULES:
@@ -38,7 +38,7 @@ def grid(runs: int, seed: int, audit: int, heavy_runs: int) -> list[Cell]:
         for tie in TIES:
             add(Scenario.uniform(f"win60_t{tie}_k3", 3, 0.6, tie), every, horizon, runs)
     for k in (2, 3, 5):
-        add(Scenario.one_regresses(k), 10, 1000, heavy_runs)
+        add(Scenario.one_regresses(k), 10, 1000, heavy_runs, follow=True)
     for tie in TIES:
         n_fixed = _fixed_n(tie)
         add(Scenario.uniform(f"power2mde_t{tie}", 1, 0.6, tie), 10, 1000, runs)
@@ -131,7 +131,8 @@ def figures(r: CellResult) -> list[Figure]:
             )
         ]
     if kind == "regress":
-        share_rb, promoted = r.share("roll_back"), r.share("start_ab")
+        share_rb, promoted = r.share("roll_back"), r.share("promote")
+        started = r.started / runs
         return [
             Figure(
                 name,
@@ -144,13 +145,14 @@ def figures(r: CellResult) -> list[Figure]:
             ),
             Figure(
                 name,
-                "regressing: started A/B",
+                "regressing: promoted",
                 "~ 0",
                 promoted,
-                _upper(r.outcomes.get("start_ab", 0), runs),
+                _upper(r.outcomes.get("promote", 0), runs),
                 r.naive_share("start_ab"),
                 promoted <= alpha,
             ),
+            Figure(name, "  ... started the A/B", "(info)", started, None, None, True),
         ]
     tie = float(c.scenario.name.split("_t")[1])
     n_fixed = _fixed_n(tie)

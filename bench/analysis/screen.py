@@ -1,59 +1,98 @@
 """Which looks of each simulated stream could change the stage: a vectorised superset.
 
-The decision Monte Carlo calls the production ``decide()`` at every look where this screen
-says a stage-changing test might fire, and at every later look of that stream until the stage
-changes; at the other looks no test can fire, so ``decide()`` would say "continue" (it changes
-a stage only when a test fires; tests/analysis checks that the screened run gives the very same
-outcome as calling ``decide()`` at every look, and the bench audits a sample of streams the same
-way). The screen uses the same statistical functions as the tests, with slack where it
-re-derives a quantity (the tokens interval on the pairs where both arms answered), so it can
-only over-call, never miss.
+The decision Monte Carlo calls the production ``decide()`` only at the looks where this screen
+says a stage change is possible; at the other looks no test can fire, or every category still
+blocks, so ``decide()`` would say "continue" (tests/analysis checks that the screened run gives
+the very same outcome as calling ``decide()`` at every look, and the bench audits a sample of
+streams the same way). The screen uses the same statistical functions as the tests, with slack
+where it re-derives a quantity (the Holm step, the category blocking rule, the tokens interval
+on the pairs where both arms answered), so it can only over-call, never miss.
+
+Per look it gives three things (:class:`Screen`): *change*, a roll-back test or the equivalence
+stop might fire, whatever the stage; *superior*, the superiority test has fired; *unblocked*, no
+category surely blocks a stage change. The state-dependent parts of the A/B stage (exposure,
+the SRM test of the current stage) are left to the driver.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
 from analysis.betting import betting_pvalue
 from analysis.budget import alpha_for
 from analysis.gate import planned_n
+from analysis.guardrails import BLOCK_EVIDENCE, CATEGORY_BET
 from analysis.quantiles import quantile_ranks
 from analysis.sequential import asymptotic_cs, msprt_pvalue, rho_squared
 from bench.analysis.streams import Batch
 from tunegate.experiments import Policy
 from tunegate.records import Arm
 
-__all__ = ["first_candidate_look"]
+__all__ = ["Screen", "screen"]
 
 _SLACK = 2.0  # the re-derived tokens test is screened at twice its alpha
+_EPS = 1e-9  # slack on the re-derived category statistics (sums instead of numpy's two passes)
 
 
-def _judge(b: Batch, policy: Policy, t: np.ndarray) -> np.ndarray:
+@dataclass(frozen=True)
+class Screen:
+    change: np.ndarray  # runs x looks: a roll-back or the equivalence stop might fire
+    superior: np.ndarray  # runs x looks: judge superiority fired (after the burn-in)
+    unblocked: np.ndarray  # runs x looks: after the burn-in, no category surely blocks
+
+    def shadow(self) -> np.ndarray:
+        """Looks where decide() could change a shadow experiment's stage."""
+        return np.asarray(self.change | (self.superior & self.unblocked))
+
+
+def _judge(b: Batch, policy: Policy, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(loss or equivalence might fire, superiority fired) per pair."""
     x = b.scores
     sup = msprt_pvalue(x, policy.win_rate_bar, policy.mde, policy.prior_sd_ratio, policy.min_pairs)
-    hit = (sup <= alpha_for(policy, "judge_superiority")) & (t >= policy.min_pairs)
+    superior = (sup <= alpha_for(policy, "judge_superiority")) & (t >= policy.min_pairs)
     loss = betting_pvalue(x, 0.5 - policy.loss_margin, "less")
-    hit |= (loss <= alpha_for(policy, "judge_loss")) & (t >= policy.min_rollback_pairs)
+    hit = (loss <= alpha_for(policy, "judge_loss")) & (t >= policy.min_rollback_pairs)
     lo, hi = asymptotic_cs(x, alpha_for(policy, "judge_equivalence"), planned_n(policy))
     after = t >= policy.min_pairs
     lo = np.maximum.accumulate(np.where(after, lo, -math.inf), axis=-1)
     hi = np.minimum.accumulate(np.where(after, hi, math.inf), axis=-1)
     m = policy.equivalence_margin
     hit |= after & (lo >= 0.5 - m) & (hi <= 0.5 + m)
-    return hit
+    return hit, superior
 
 
-def _categories(b: Batch, policy: Policy) -> np.ndarray:
-    hit = np.zeros(b.scores.shape, dtype=bool)
-    null = 0.5 - policy.category_regression_tolerance / 2
+def _categories(b: Batch, policy: Policy) -> tuple[np.ndarray, np.ndarray]:
+    """(a category might roll back, some category surely blocks) per pair.
+
+    Holm rejects a category only if the smallest p-value times the number of categories seen is
+    at most alpha, and the category's own p-value is; blocking is re-derived from running sums.
+    """
+    tol = policy.category_regression_tolerance
+    null = 0.5 - tol / 2
+    alpha = alpha_for(policy, "categories") * (1 + 1e-6)
+    p_min = np.ones(b.scores.shape)
+    seen = np.zeros(b.scores.shape)
+    own = np.zeros(b.scores.shape, dtype=bool)
+    blocked = np.zeros(b.scores.shape, dtype=bool)
     for c in np.unique(b.category):
         mask = b.category == c
-        p = betting_pvalue(b.scores, null, "less", mask=mask)
+        p = betting_pvalue(b.scores, null, "less", mask=mask, design=CATEGORY_BET)
         count = np.cumsum(mask, axis=-1)
-        hit |= (p <= alpha_for(policy, "categories")) & (count >= policy.min_rollback_pairs)
-    return hit
+        p_min = np.minimum(p_min, p)
+        seen += count >= 1
+        own |= (p <= alpha) & (count >= policy.min_rollback_pairs)
+        n = np.maximum(count, 1)
+        x = np.where(mask, b.scores, 0.0)
+        mean = np.cumsum(x, axis=-1) / n
+        std = np.sqrt(np.maximum(np.cumsum(x * x, axis=-1) / n - mean * mean, 0.0))
+        net = 2 * mean - 1
+        se = np.maximum(2 * std, 0.5) / np.sqrt(n)
+        surely = (p <= BLOCK_EVIDENCE * (1 - 1e-6)) | (net - se < -tol - _EPS)
+        blocked |= (count >= 1) & surely
+    return own & (p_min * np.maximum(seen, 1) <= alpha), blocked
 
 
 def _errors(b: Batch, policy: Policy, t: np.ndarray) -> np.ndarray:
@@ -115,10 +154,16 @@ def _latency(b: Batch, policy: Policy, looks: np.ndarray) -> np.ndarray:
     return out
 
 
-def first_candidate_look(b: Batch, policy: Policy, looks: np.ndarray) -> np.ndarray:
-    """Per stream, the index into ``looks`` of the first look where a test might fire (or len)."""
+def screen(b: Batch, policy: Policy, looks: np.ndarray) -> Screen:
+    """The screen of every stream of a batch at ``looks`` (pair counts, 1-based)."""
     t = np.arange(1, b.scores.shape[-1] + 1)
-    per_pair = _judge(b, policy, t) | _categories(b, policy) | _errors(b, policy, t)
-    per_pair |= _tokens(b, policy)
-    at_looks = per_pair[:, looks - 1] | _latency(b, policy, looks)
-    return np.where(at_looks.any(axis=-1), at_looks.argmax(axis=-1), looks.size)
+    change, superior = _judge(b, policy, t)
+    roll, blocked = _categories(b, policy)
+    change |= roll | _errors(b, policy, t) | _tokens(b, policy)
+    burnt = t >= policy.min_pairs
+    at = looks - 1
+    return Screen(
+        change[:, at] | _latency(b, policy, looks),
+        superior[:, at],
+        (burnt & ~blocked)[:, at],
+    )

@@ -3,9 +3,14 @@
 A batch holds many streams at once (runs x pairs): each pair's category, the judge's score
 (win 1, tie 0.5, loss 0) and both arms' error, latency and tokens. :func:`records` turns one
 stream's first pairs into the Pair and Verdict records the proxy and judge would have written,
-so the Monte Carlo feeds the production builder (analysis.evidence.build_evidence) and the
+so the Monte Carlo can feed the production builder (analysis.evidence.build_evidence) and the
 production ``decide()``. Records are made with ``model_construct``: the values are valid by
 construction, and validation is the decoder's job (tested in tests/records).
+
+Making records and building Evidence from them costs about a millisecond a pair, far more than
+``decide()`` itself, so :func:`evidence_at` writes the same Evidence straight from the arrays
+(microseconds). :func:`same_evidence` compares the two field by field; the Monte Carlo checks
+it on its audited streams at every look, and a mismatch fails the bench (and the tests).
 """
 
 from __future__ import annotations
@@ -14,9 +19,26 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from analysis.evidence import (
+    PAIRWISE,
+    Evidence,
+    FeedbackEvidence,
+    JudgeEvidence,
+    PairEvidence,
+    build_evidence,
+)
 from tunegate.records import Arm, ArmResult, Endpoint, Pair, Verdict
 
-__all__ = ["START", "Batch", "Scenario", "generate", "records"]
+__all__ = [
+    "START",
+    "Batch",
+    "Scenario",
+    "evidence_at",
+    "generate",
+    "record_evidence",
+    "records",
+    "same_evidence",
+]
 
 START = 1_800_000_000.0  # time of the first pair; pairs are one second apart
 ERROR_RATE = 0.01  # both arms, every scenario: the guardrails see A/A error rates
@@ -97,6 +119,7 @@ def _arm(batch: Batch, run: int, i: int, arm: Arm) -> ArmResult:
         model=name,
         status=200,
         body=f'{{"usage":{{"completion_tokens":{tokens}}}}}',
+        completion_tokens=tokens,  # schema-2 pairs carry the counts (the proxy sets them)
         latency_s=float(batch.latency[arm][run, i]),
     )
 
@@ -138,3 +161,53 @@ def records(
             )
         )
     return pairs, verdicts
+
+
+def evidence_at(batch: Batch, run: int, t: int, weights: np.ndarray) -> Evidence:
+    """The Evidence a look after pair ``t`` reads, from the arrays (= :func:`record_evidence`)."""
+    nan = np.full(t, np.nan)
+    errors = {arm: batch.errors[arm][run, :t].copy() for arm in Arm}
+    ok = {arm: errors[arm] == 0 for arm in Arm}
+    names = [f"c{int(c)}" for c in batch.category[run, :t]]
+    judge = JudgeEvidence(
+        scores=batch.scores[run, :t].copy(),
+        times=START + np.arange(t) + 0.5,
+        categories=names,
+        scorers=[PAIRWISE] * t,
+        candidate_correct=nan,
+        control_correct=nan.copy(),
+        pairwise=t,
+        pair_ids=[f"p{i}" for i in range(t)],  # the ids records() gives the pairs
+    )
+    pairs = PairEvidence(
+        times=START + np.arange(t, dtype=np.float64),
+        served_candidate=(batch.served_u[run, :t] < weights[:t]).astype(np.float64),
+        errors=errors,
+        latency={arm: np.where(ok[arm], batch.latency[arm][run, :t], np.nan) for arm in Arm},
+        tokens={arm: np.where(ok[arm], batch.tokens[arm][run, :t], np.nan) for arm in Arm},
+    )
+    return Evidence("exp", judge, pairs, FeedbackEvidence())
+
+
+def record_evidence(batch: Batch, run: int, t: int, weights: np.ndarray) -> Evidence:
+    """The production path: the stream's first ``t`` pairs as records, through build_evidence."""
+    pairs, verdicts = records(batch, run, 0, t, weights)
+    return build_evidence("exp", pairs, verdicts, [])
+
+
+def _same(a: object, b: object) -> bool:
+    if isinstance(a, np.ndarray) and isinstance(b, np.ndarray):
+        return a.dtype == b.dtype and np.array_equal(a, b, equal_nan=True)
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    return type(a) is type(b) and a == b
+
+
+def same_evidence(a: Evidence, b: Evidence) -> bool:
+    """Field-by-field equality of two Evidence values (arrays exactly, NaN equal to NaN)."""
+    parts = ((a.judge, b.judge), (a.pairs, b.pairs), (a.feedback, b.feedback))
+    return (a.experiment, a.dead_letters, a.bad_entries) == (
+        b.experiment,
+        b.dead_letters,
+        b.bad_entries,
+    ) and all(_same(getattr(x, f), getattr(y, f)) for x, y in parts for f in x.__dataclass_fields__)

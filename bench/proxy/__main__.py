@@ -5,11 +5,16 @@
     python -m bench.proxy --litellm /tmp/litellm-venv/bin/litellm   # add LiteLLM (JSON, c=32)
     python -m bench.proxy --clients            # also: httpx vs aiohttp client throughput
     python -m bench.proxy --aiohttp --formats json   # also: off/on on the aiohttp client
+    python -m bench.proxy --baseline-root ../landed  # the same targets from another checkout,
+                                                     # in the same rounds (base-pass/off/on)
 
 Against nginx returning a fixed completion (JSON or SSE), with wrk. Every round runs every
 (format, concurrency, target) once, in rotating order, so drift on a shared machine hits all
 alike; the table reports medians over rounds, ratios to direct and to tunegate with mirroring
-off, and writes everything to bench/results/proxy-<time>.json.
+off (of the medians, and "paired": the median over rounds of each round's own ratio, which a
+neighbour's burst in one round moves less), and writes everything to
+bench/results/proxy-<time>.json. With ``--baseline-root`` a last table sets each ratio of this
+tree beside the baseline tree's, both measured in the same rounds.
 """
 
 from __future__ import annotations
@@ -52,6 +57,13 @@ def _parse() -> argparse.Namespace:
     parser.add_argument("--clients", action="store_true", help="compare httpx and aiohttp")
     parser.add_argument(
         "--aiohttp", action="store_true", help="add off/on targets on the aiohttp client"
+    )
+    parser.add_argument(
+        "--baseline-root",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="another checkout whose off/on/pass targets run in the same rounds (base-*)",
     )
     parser.add_argument("--ttft-samples", type=int, default=300)
     parser.add_argument("--out", type=Path, default=Path("bench/results"))
@@ -126,6 +138,39 @@ def _fixed_load(
     return summary
 
 
+def _off_target(name: str) -> str:
+    """The mirroring-off target a target's ratio is taken against (same client, same tree)."""
+    if name.startswith("base-"):
+        return "base-off"
+    return "tunegate-off-aio" if name.endswith("-aio") else "tunegate-off"
+
+
+def _paired(results: dict[Key, list[WrkResult]], key: Key, against: Key) -> float | None:
+    """Median over rounds of the round's own throughput ratio (rounds ran both targets)."""
+    ours, theirs = results.get(key, []), results.get(against, [])
+    ratios = [a.rps / b.rps for a, b in zip(ours, theirs, strict=False) if b.rps]
+    return round(statistics.median(ratios), 4) if ratios and len(ours) == len(theirs) else None
+
+
+def _compare(rows: list[dict[str, object]]) -> list[dict[str, object]]:
+    """This tree's mirrored ratios beside the baseline tree's (``--baseline-root``)."""
+    found = {(r["format"], r["concurrency"], r["target"]): r for r in rows}
+    out: list[dict[str, object]] = []
+    for (fmt, conc, name), row in sorted(found.items(), key=str):
+        theirs = found.get((fmt, conc, "base-on"))
+        if name != "tunegate-on" or theirs is None:
+            continue
+        entry: dict[str, object] = {"format": fmt, "concurrency": conc}
+        for key in ("rps_vs_direct_paired", "rps_vs_off_paired"):
+            a, b = row[key], theirs[key]
+            entry[key] = (a, b)
+            entry[f"{key}_change"] = (
+                round(a / b - 1, 4) if isinstance(a, float) and isinstance(b, float) else None
+            )
+        out.append(entry)
+    return out
+
+
 def _summary(results: dict[Key, list[WrkResult]]) -> list[dict[str, object]]:
     rows: list[dict[str, object]] = []
     med: dict[Key, tuple[float, float, float]] = {}
@@ -140,7 +185,7 @@ def _summary(results: dict[Key, list[WrkResult]]) -> list[dict[str, object]]:
         per_cpu[key] = statistics.median(cpu) if cpu else None
     for (fmt, conc, name), (rps, p50, p99) in sorted(med.items()):
         direct = med.get((fmt, conc, "direct"))
-        base = "tunegate-off-aio" if name.endswith("-aio") else "tunegate-off"  # same client
+        base = _off_target(name)
         off = med.get((fmt, conc, base))
         efficiency = per_cpu[fmt, conc, name]
         off_efficiency = per_cpu.get((fmt, conc, base))
@@ -155,6 +200,8 @@ def _summary(results: dict[Key, list[WrkResult]]) -> list[dict[str, object]]:
                 "p99_ms": round(p99, 3),
                 "rps_vs_direct": round(rps / direct[0], 4) if direct else None,
                 "rps_vs_off": round(rps / off[0], 4) if off else None,
+                "rps_vs_direct_paired": _paired(results, (fmt, conc, name), (fmt, conc, "direct")),
+                "rps_vs_off_paired": _paired(results, (fmt, conc, name), (fmt, conc, base)),
                 "p50_added_ms": round(p50 - direct[1], 3) if direct else None,
                 "p99_added_ms": round(p99 - direct[2], 3) if direct else None,
                 "req_per_cpu_s": round(efficiency, 1) if efficiency else None,
@@ -187,10 +234,29 @@ def _print_table(rows: list[dict[str, object]]) -> None:
         )
 
 
+def _print_compare(rows: list[dict[str, object]], baseline: Path) -> None:
+    print(f"\nmirroring on, this tree vs {baseline} (paired ratios, same rounds)")
+    print(f"{'fmt':4} {'c':>3} {'x direct: ours / base':>24} {'change':>8}"
+          f" {'x off: ours / base':>21} {'change':>8}")  # fmt: skip
+    for row in rows:
+        cells = []
+        for key in ("rps_vs_direct_paired", "rps_vs_off_paired"):
+            pair = row[key]
+            assert isinstance(pair, tuple)
+            ours, theirs = pair
+            change = row[f"{key}_change"]
+            cells.append(
+                f"{ours!s:>10} / {theirs!s:<10}"
+                + (f" {change:+8.1%}" if isinstance(change, float) else "        -")
+            )
+        print(f"{row['format']!s:4} {row['concurrency']!s:>3} {cells[0]:>24} {cells[1]:>21}")
+
+
 def main() -> None:
     args = _parse()
     report: dict[str, object] = {"args": {k: str(v) for k, v in vars(args).items()}}
-    targets = Targets(litellm=args.litellm, aiohttp=args.aiohttp)
+    baseline = args.baseline_root.resolve() if args.baseline_root else None
+    targets = Targets(litellm=args.litellm, aiohttp=args.aiohttp, baseline=baseline)
     with targets, Nginx(targets.port(), targets.port()) as nginx:
         targets.start(nginx)
         if args.clients:
@@ -204,6 +270,11 @@ def main() -> None:
     rows = _summary(results)
     report["rows"] = rows
     _print_table(rows)
+    if baseline is not None:
+        report["baseline_root"] = str(baseline)
+        compared = _compare(rows)
+        report["compare"] = compared
+        _print_compare(compared, baseline)
     print("\nSSE time to first chunk (ms, sequential):", json.dumps(report["ttft"]))
     print(
         "fixed load (half of tunegate-off's JSON c=32 maximum):", json.dumps(report["fixed_load"])

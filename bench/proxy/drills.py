@@ -1,7 +1,8 @@
 """Fault drills: a broken candidate must cost served requests nothing, and every pair names it.
 
-    python -m bench.proxy.drills              # 20 s phases, both topologies, every fault
-    python -m bench.proxy.drills --quick      # 5 s phases: a bounded pilot (about 3 minutes)
+    python -m bench.proxy.drills              # per fault 3 x (8 s healthy, 8 s fault)
+    python -m bench.proxy.drills --repeats 1 --seconds 20   # one long pair of phases per fault
+    python -m bench.proxy.drills --quick      # 1 x 5 s phases: a bounded pilot (about 3 minutes)
 
 For each topology (``own``: control and candidate on their own model servers; ``shared``: one
 server serving both, the vLLM base + LoRA deployment) it measures the healthy maximum (closed
@@ -11,6 +12,11 @@ answers; shadow timeout 2 s), ``error`` (500 at once), ``slow`` (1 s answers) an
 server killed; own topology only, since one server cannot be down for one model). Open loop: a
 request is sent at its scheduled time whatever happened to earlier ones, and its latency counts
 from that time, so a slower phase cannot hide behind fewer requests.
+
+Each fault is measured ``--repeats`` times, a healthy phase and its fault phase back to back each
+time: on a shared machine a neighbour's burst lands in one phase and moves that pair's ratio by
+tens of percent, so the verdict is the MEDIAN of the per-repeat p99 ratios (the pooled p99 of all
+healthy against all fault latencies is printed beside it).
 
 Per phase: served p50/p99 and errors, the p99 ratio fault/healthy (target <= 1.25, 0 errors),
 proxy CPU per request, garbage collections and their pauses (``tunegate_gc_pause_seconds`` from
@@ -74,6 +80,66 @@ class Phase:
     gc_pause_max_ms: float = 0.0  # upper bound of the slowest bucket hit
     pairs: int = 0
     candidate: dict[str, int] = field(default_factory=dict)  # what the pairs say of the arm
+    latencies: list[float] = field(default_factory=list, repr=False)  # seconds, for pooling
+
+
+def _percentile_ms(latencies: list[float], q: float) -> float:
+    ordered = sorted(latencies) or [0.0]
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 2)
+
+
+def _pool(name: str, phases: list[Phase]) -> Phase:
+    """The repeats of one phase as one: sums, and percentiles of all latencies together."""
+    latencies = [x for phase in phases for x in phase.latencies]
+    requests = sum(phase.requests for phase in phases)
+    summed: dict[str, dict[str, float]] = {"gc_collections": {}, "gc_pause_ms": {}}
+    named: Counter[str] = Counter()
+    for phase in phases:
+        for attr, into in summed.items():
+            for key, value in getattr(phase, attr).items():
+                into[key] = round(into.get(key, 0.0) + value, 2)
+        named.update(phase.candidate)
+    cpu = sum(phase.cpu_ms_per_request * phase.requests for phase in phases)
+    return Phase(
+        name=name,
+        offered_rps=phases[0].offered_rps,
+        requests=requests,
+        errors=sum(phase.errors for phase in phases),
+        p50_ms=_percentile_ms(latencies, 0.5),
+        p99_ms=_percentile_ms(latencies, 0.99),
+        cpu_ms_per_request=round(cpu / max(requests, 1), 3),
+        gc_collections=summed["gc_collections"],
+        gc_pause_ms=summed["gc_pause_ms"],
+        gc_pause_max_ms=max(phase.gc_pause_max_ms for phase in phases),
+        pairs=sum(phase.pairs for phase in phases),
+        candidate=dict(named),
+        latencies=latencies,
+    )
+
+
+def _figures(phase: Phase) -> dict[str, Any]:
+    return {k: v for k, v in asdict(phase).items() if k != "latencies"}
+
+
+@dataclass
+class Drill:
+    """One fault's repeats: the pooled phases and the per-repeat p99 ratios."""
+
+    healthy: Phase
+    fault: Phase
+    ratios: list[float]
+
+    @property
+    def median_ratio(self) -> float:
+        return statistics.median(self.ratios) if self.ratios else float("nan")
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "healthy": _figures(self.healthy),
+            "fault": _figures(self.fault),
+            "p99_ratios": [round(r, 3) for r in self.ratios],
+            "median_p99_ratio": round(self.median_ratio, 3),
+        }
 
 
 class Process:
@@ -304,20 +370,20 @@ def _phase(
             named[f"skipped:{pair.mirror_skipped}"] += 1
         else:
             named["ok" if arm.ok else str(arm.error)] += 1
-    ordered = sorted(latencies) or [0.0]
     phase = Phase(
         name=name,
         offered_rps=round(rate, 1),
         requests=requests,
         errors=errors,
-        p50_ms=round(statistics.median(ordered) * 1000, 2),
-        p99_ms=round(ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))] * 1000, 2),
+        p50_ms=_percentile_ms(latencies, 0.5),
+        p99_ms=_percentile_ms(latencies, 0.99),
         cpu_ms_per_request=round(cpu * 1000 / max(requests, 1), 3),
         gc_collections=collections,
         gc_pause_ms=pauses,
         gc_pause_max_ms=worst,
         pairs=len(pairs),
         candidate=dict(named),
+        latencies=latencies,
     )
     return phase, last_id
 
@@ -326,8 +392,11 @@ def _parse() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench.proxy.drills", description=__doc__.split("\n")[0]
     )
-    parser.add_argument("--quick", action="store_true", help="5 s phases, 3 s probe")
-    parser.add_argument("--seconds", type=float, default=None, help="seconds per phase")
+    parser.add_argument("--quick", action="store_true", help="one repeat of 5 s phases, 3 s probe")
+    parser.add_argument("--seconds", type=float, default=None, help="seconds per phase (8)")
+    parser.add_argument(
+        "--repeats", type=int, default=None, help="healthy/fault pairs per fault (3)"
+    )
     parser.add_argument("--topologies", default="own,shared")
     parser.add_argument("--faults", default="hung,error,slow,down")
     parser.add_argument(
@@ -337,14 +406,15 @@ def _parse() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def _print(topology: str, healthy_max: float, rows: list[tuple[str, Phase, Phase]]) -> None:
+def _print(topology: str, healthy_max: float, rows: list[tuple[str, Drill]]) -> None:
     print(f"\n{topology}: healthy max {healthy_max:.0f} req/s (closed loop, c=32), offered half")
     head = (
-        f"{'fault':7} {'req':>6} {'err':>4} {'p50 ms':>14} {'p99 ms':>16} {'p99x':>5} "
+        f"{'fault':7} {'req':>6} {'err':>4} {'p50 ms':>14} {'p99 ms':>16} {'p99x':>5} {'med':>5} "
         f"{'cpu ms/req':>12} {'gc2 n':>7} {'gc ms':>13} {'gc max':>7} {'pairs':>11}  candidate"
     )
     print(head)
-    for fault, healthy, broken in rows:
+    for fault, drill in rows:
+        healthy, broken = drill.healthy, drill.fault
         gc_h = sum(healthy.gc_pause_ms.values())
         gc_f = sum(broken.gc_pause_ms.values())
         ratio = broken.p99_ms / healthy.p99_ms if healthy.p99_ms else float("nan")
@@ -352,20 +422,30 @@ def _print(topology: str, healthy_max: float, rows: list[tuple[str, Phase, Phase
             f"{fault:7} {broken.requests:>6} {broken.errors:>4} "
             f"{healthy.p50_ms:>6.1f}/{broken.p50_ms:<7.1f}"
             f" {healthy.p99_ms:>7.1f}/{broken.p99_ms:<8.1f}"
-            f" {ratio:>5.2f} {healthy.cpu_ms_per_request:>5.2f}/{broken.cpu_ms_per_request:<6.2f}"
+            f" {ratio:>5.2f} {drill.median_ratio:>5.2f}"
+            f" {healthy.cpu_ms_per_request:>5.2f}/{broken.cpu_ms_per_request:<6.2f}"
             f" {healthy.gc_collections.get('2', 0):>3.0f}/{broken.gc_collections.get('2', 0):<3.0f}"
             f" {gc_h:>6.1f}/{gc_f:<6.1f} {broken.gc_pause_max_ms:>7.1f}"
             f" {broken.pairs:>5}/{broken.requests:<5}  {broken.candidate}"
         )
-    print("(healthy/fault in each pair of columns; gc2 n: full collections; gc max: slowest")
-    print(" collection's histogram bucket bound; pairs: logged pairs / requests of the phase)")
+    print("(healthy/fault in each pair of columns, pooled over the repeats; p99x: pooled p99")
+    print(" ratio; med: median of the per-repeat p99 ratios, the verdict (target <= 1.25);")
+    print(" gc2 n: full collections; gc max: slowest collection's histogram bucket bound;")
+    print(" pairs: logged pairs / requests)")
 
 
 def main() -> None:
     args = _parse()
-    seconds = args.seconds or (5.0 if args.quick else 20.0)
+    seconds = args.seconds or (5.0 if args.quick else 8.0)
+    repeats = args.repeats or (1 if args.quick else 3)
     probe = 3.0 if args.quick else 8.0
-    results: dict[str, Any] = {"seconds": seconds, "quick": args.quick, "topologies": {}}
+    results: dict[str, Any] = {
+        "seconds": seconds,
+        "repeats": repeats,
+        "quick": args.quick,
+        "load_average": os.getloadavg(),
+        "topologies": {},
+    }
     with tempfile.TemporaryDirectory(prefix="tg-drills-") as tmp:
         store = EmbeddedRedis(Path(tmp) / "redis", port=free_port())
         redis_url = store.start()
@@ -377,25 +457,35 @@ def main() -> None:
                     asyncio.run(_closed_loop(topology.url, 1.0))  # warm up
                     healthy_max = asyncio.run(_closed_loop(topology.url, probe))
                     rate = args.rate or healthy_max / 2
-                    rows: list[tuple[str, Phase, Phase]] = []
+                    rows: list[tuple[str, Drill]] = []
                     last_id = "0-0"
                     for fault in args.faults.split(","):
                         if fault == "down" and name == "shared":
                             continue  # one server cannot be down for one of its models
+                        healthy: list[Phase] = []
+                        broken: list[Phase] = []
+                        for _ in range(repeats):
+                            topology.fault("ok")
+                            phase, last_id = _phase(topology, "healthy", rate, seconds, last_id)
+                            healthy.append(phase)
+                            topology.fault(fault)
+                            phase, last_id = _phase(topology, fault, rate, seconds, last_id)
+                            broken.append(phase)
                         topology.fault("ok")
-                        healthy, last_id = _phase(topology, "healthy", rate, seconds, last_id)
-                        topology.fault(fault)
-                        broken, last_id = _phase(topology, fault, rate, seconds, last_id)
-                        topology.fault("ok")
-                        rows.append((fault, healthy, broken))
-                        print(f"  {name}/{fault}: done", flush=True)
+                        pairs = zip(healthy, broken, strict=True)
+                        ratios = [b.p99_ms / h.p99_ms for h, b in pairs if h.p99_ms]
+                        drill = Drill(_pool("healthy", healthy), _pool(fault, broken), ratios)
+                        rows.append((fault, drill))
+                        print(
+                            f"  {name}/{fault}: p99 ratios "
+                            + ", ".join(f"{r:.2f}" for r in ratios),
+                            flush=True,
+                        )
                     _print(name, healthy_max, rows)
                     results["topologies"][name] = {
                         "healthy_max_rps": healthy_max,
                         "offered_rps": rate,
-                        "drills": {
-                            f: {"healthy": asdict(h), "fault": asdict(b)} for f, h, b in rows
-                        },
+                        "drills": {f: drill.summary() for f, drill in rows},
                     }
                 finally:
                     topology.stop()

@@ -28,6 +28,8 @@ ROOT = Path(__file__).resolve().parents[2]
 TUNEGATE = {"tunegate-pass": "pass", "tunegate-off": "off", "tunegate-on": "on"}
 #: The same modes on the aiohttp client (``--aiohttp``): the lean client's baseline.
 AIOHTTP = {"tunegate-off-aio": "off-aiohttp", "tunegate-on-aio": "on-aiohttp"}
+#: The same modes from another checkout (``--baseline-root``), run in the same rounds.
+BASELINE = {"base-pass": "pass", "base-off": "off", "base-on": "on"}
 PATH = "/v1/chat/completions"
 
 
@@ -49,9 +51,17 @@ def _wait_http(url: str, process: subprocess.Popen[bytes], timeout: float) -> No
 class Targets:
     """Starts and stops everything the benchmark talks to (except nginx)."""
 
-    def __init__(self, litellm: str | None = None, aiohttp: bool = False) -> None:
+    def __init__(
+        self, litellm: str | None = None, aiohttp: bool = False, baseline: Path | None = None
+    ) -> None:
         self.litellm = litellm
-        self._tunegate = {**TUNEGATE, **(AIOHTTP if aiohttp else {})}
+        # target name -> (mode, the checkout it runs from)
+        self._tunegate = {
+            name: (mode, ROOT)
+            for name, mode in {**TUNEGATE, **(AIOHTTP if aiohttp else {})}.items()
+        }
+        if baseline is not None:
+            self._tunegate |= {name: (mode, baseline) for name, mode in BASELINE.items()}
         self._dir = tempfile.TemporaryDirectory(prefix="tg-bench-")
         self._redis = EmbeddedRedis(Path(self._dir.name) / "redis", port=free_port())
         self._processes: list[subprocess.Popen[bytes]] = []
@@ -68,8 +78,8 @@ class Targets:
 
     def start(self, nginx: Nginx) -> None:
         redis_url = self._redis.start()
-        env = dict(os.environ, PYTHONPATH=str(ROOT))
-        for name, mode in self._tunegate.items():
+        for name, (mode, root) in self._tunegate.items():
+            env = dict(os.environ, PYTHONPATH=str(root))
             for fmt, upstream_port in (("json", nginx.json_port), ("sse", nginx.sse_port)):
                 port = free_port()
                 process = subprocess.Popen(
@@ -82,7 +92,7 @@ class Targets:
                         str(port),
                         redis_url,
                     ],
-                    cwd=ROOT,
+                    cwd=root,
                     env=env,
                 )
                 self._processes.append(process)
@@ -166,7 +176,8 @@ class Targets:
         """What tunegate-on logged and dropped (from its /metrics), and the stream length."""
         counts: dict[str, float] = {}
         for fmt in ("json", "sse"):
-            text = httpx.get(f"http://127.0.0.1:{self._ports['tunegate-on', fmt]}/metrics").text
+            port = self._ports["tunegate-on", fmt]
+            text = httpx.get(f"http://127.0.0.1:{port}/metrics").text
             for family in text_string_to_metric_families(text):
                 if family.name in ("tunegate_pairs_logged", "tunegate_requests"):
                     total = sum(s.value for s in family.samples if s.name.endswith("_total"))

@@ -1,6 +1,8 @@
 """One benchmark target process: tunegate (one uvicorn worker, uvloop + httptools) for a mode.
 
-Run as ``python -m bench.proxy.target MODE UPSTREAM_URL PORT REDIS_URL``; modes:
+Run as ``python -m bench.proxy.target MODE UPSTREAM_URL PORT REDIS_URL [CANDIDATE_URL]``
+(the candidate upstream is UPSTREAM_URL unless given: bench/proxy/cost.py points it at a closed
+port to count what a down candidate costs); modes:
 
 - ``pass``: no experiment, the request is relayed to the passthrough upstream (no pair);
 - ``off``: an experiment with mirroring off (the served leg's pair is still logged);
@@ -26,7 +28,9 @@ __all__ = ["MODES", "settings_for"]
 MODES = ("pass", "off", "on")
 
 
-def settings_for(mode: str, upstream_url: str, port: int, redis_url: str) -> Settings:
+def settings_for(
+    mode: str, upstream_url: str, port: int, redis_url: str, candidate_url: str | None = None
+) -> Settings:
     experiments = []
     if mode in ("off", "on"):
         experiments.append(
@@ -49,7 +53,7 @@ def settings_for(mode: str, upstream_url: str, port: int, redis_url: str) -> Set
                     "shadow_max_connections": 512,
                 },
                 "candidate": {
-                    "base_url": upstream_url,
+                    "base_url": candidate_url or upstream_url,
                     "max_connections": 512,
                     "shadow_max_connections": 512,
                 },
@@ -58,6 +62,9 @@ def settings_for(mode: str, upstream_url: str, port: int, redis_url: str) -> Set
             "proxy": {
                 "port": port,
                 "passthrough_upstream": "control",
+                # each target its own experiment definition: the benchmark's targets share one
+                # Redis, where live definitions would make every replica serve the last seeded
+                "experiments_from": "file",
                 "mirror": {"max_inflight": 1024},
                 "pairlog": {"buffer_size": 50_000},
             },
@@ -84,7 +91,8 @@ def main(argv: list[str]) -> None:
     mode, _, client = mode.partition("-")
     if client == "aiohttp":
         _force_aiohttp()
-    settings = settings_for(mode, upstream_url, port, redis_url)
+    candidate_url = argv[4] if len(argv) > 4 else None
+    settings = settings_for(mode, upstream_url, port, redis_url, candidate_url)
     uvicorn.run(
         proxy_app(settings),
         host="127.0.0.1",

@@ -1,48 +1,34 @@
-"""The admin API: read experiments' config and live state, change state (audited) with a token.
+"""The admin API's experiment routes: list and read experiments, set a state (audited).
 
-Every route needs ``Authorization: Bearer <proxy.admin_token>``; without a configured token the
-admin API is disabled (503). State changes go through tunegate.state.write_state, so they are
-versioned and audited exactly like the controller's.
+Reads take either token, writes the admin token (proxy/routes/auth.py). State changes go through
+tunegate.state.write_state, so they are versioned (compare-and-set on ``expected_version``, 409
+when stale) and audited exactly like the controller's. The other admin routes: operate.py (the
+operator's actions), history.py (status, decisions, audit, offline results), verdict.py.
 """
 
 from __future__ import annotations
 
-import hmac
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from proxy.errors import Conflict, Unauthorized, Unavailable, UnknownModel
-from proxy.experiments import config_state
-from proxy.routes.deps import json_response, runtime
-from proxy.runtime import Runtime
-from tunegate.errors import StoreUnavailable
-from tunegate.experiments import ExperimentConfig
-from tunegate.records import ExperimentState, Stage
-from tunegate.state import read_state, write_state
+from proxy.errors import Conflict
+from proxy.routes.auth import Reader, Writer
+from proxy.routes.deps import json_response
+from proxy.routes.lookup import experiment_config, experiment_view, live_state, store
+from tunegate.records import Stage
+from tunegate.state import write_state
 
-__all__ = ["StateChange", "router"]
+__all__ = ["ACTOR", "Actor", "StateChange", "actor_name", "router"]
 
 ACTOR = "admin-api"
+#: who asked, as the audit log records it after "admin-api:" (an operator's login, a tool)
+Actor = Field(default=None, pattern=r"^[A-Za-z0-9_.@-]{1,64}$")
+
+router = APIRouter(prefix="/admin", tags=["experiments"])
 
 
-def authorized(request: Request, rt: Annotated[Runtime, Depends(runtime)]) -> Runtime:
-    """The runtime, once the bearer token matches; 503 when no token is configured."""
-    token = rt.config.admin_token
-    if token is None:
-        raise Unavailable("the admin API is disabled: no admin token is configured")
-    scheme, _, given = request.headers.get("authorization", "").partition(" ")
-    expected = token.get_secret_value().encode()
-    # the scheme is case-insensitive (RFC 9110 11.1); the token is compared in constant time
-    valid = hmac.compare_digest(given.strip(" ").encode("latin-1"), expected)
-    if scheme.lower() != "bearer" or not valid:
-        raise Unauthorized("a valid admin bearer token is required")
-    return rt
-
-
-router = APIRouter(prefix="/admin")
-Admin = Annotated[Runtime, Depends(authorized)]
+def actor_name(actor: str | None) -> str:
+    return ACTOR if actor is None else f"{ACTOR}:{actor}"
 
 
 class StateChange(BaseModel):
@@ -54,67 +40,42 @@ class StateChange(BaseModel):
     mirror_rate: float | None = Field(default=None, ge=0, le=1)
     reason: str = Field(min_length=1, max_length=500)
     expected_version: int | None = Field(default=None, ge=0)
-
-
-def _experiment(rt: Runtime, name: str) -> ExperimentConfig:
-    cfg = rt.experiment(name)
-    if cfg is None:
-        raise UnknownModel(f"no experiment named '{name}'")
-    return cfg
-
-
-async def _live(rt: Runtime, cfg: ExperimentConfig) -> ExperimentState:
-    assert rt.redis is not None
-    try:
-        state = await read_state(rt.redis, cfg.name)
-    except StoreUnavailable as exc:
-        raise Unavailable("state store unavailable") from exc
-    return state if state is not None else config_state(cfg)
-
-
-def _view(cfg: ExperimentConfig, state: ExperimentState) -> dict[str, object]:
-    return {
-        "name": cfg.name,
-        "config": cfg.model_dump(mode="json"),
-        "state": state.model_dump(mode="json"),
-    }
+    actor: str | None = Actor
 
 
 @router.get("/experiments")
-async def list_experiments(rt: Admin) -> Response:
-    views = [_view(cfg, await _live(rt, cfg)) for cfg in rt.experiments]
+async def list_experiments(rt: Reader) -> Response:
+    views = [experiment_view(rt, cfg, await live_state(rt, cfg)) for cfg in rt.configs()]
     return json_response({"experiments": views})
 
 
 @router.get("/experiments/{name}")
-async def get_experiment(name: str, rt: Admin) -> Response:
-    cfg = _experiment(rt, name)
-    return json_response(_view(cfg, await _live(rt, cfg)))
+async def get_experiment(name: str, rt: Reader) -> Response:
+    cfg = experiment_config(rt, name)
+    return json_response(experiment_view(rt, cfg, await live_state(rt, cfg)))
 
 
 @router.put("/experiments/{name}/state")
-async def put_state(name: str, change: StateChange, rt: Admin) -> Response:
-    cfg = _experiment(rt, name)
-    current = await _live(rt, cfg)
+async def put_state(name: str, change: StateChange, rt: Writer) -> Response:
+    cfg = experiment_config(rt, name)
+    current = await live_state(rt, cfg)
     assert rt.redis is not None and rt.table is not None
-    try:
+    with store("state store"):
         new = await write_state(
             rt.redis,
             cfg.name,
             stage=change.stage,
             ab_weight=current.ab_weight if change.ab_weight is None else change.ab_weight,
             mirror_rate=current.mirror_rate if change.mirror_rate is None else change.mirror_rate,
-            actor=ACTOR,
+            actor=actor_name(change.actor),
             reason=change.reason,
             expected_version=change.expected_version,
             audit_maxlen=rt.retention.audit,
         )
-    except StoreUnavailable as exc:
-        raise Unavailable("state store unavailable") from exc
     if new is None:
         raise Conflict(
             f"state of '{name}' changed meanwhile (expected version {change.expected_version})",
             param="expected_version",
         )
     rt.table.set_state(cfg.name, new)
-    return json_response(_view(cfg, new))
+    return json_response(experiment_view(rt, cfg, new))

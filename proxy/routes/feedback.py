@@ -1,7 +1,8 @@
 """POST /v1/feedback: an application's feedback on a served response, appended as a Feedback record.
 
-The arm that served the pair is read from the short-lived ``served`` key the pair logger writes
-with the pair, so feedback is accepted once the pair is logged and until that key expires.
+The arm that served the pair is read from the pair id itself, which the proxy signed
+(``proxy/pair_ids.py``): no Redis lookup, no per-request key. A forged, altered or foreign id, or
+one older than ``proxy.feedback_window_seconds``, is answered 404.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from proxy.routes.deps import json_response, runtime
 from proxy.runtime import Runtime
 from tunegate import keys
 from tunegate.errors import StoreUnavailable
-from tunegate.records import Arm, Feedback, encode
+from tunegate.records import Feedback, encode
 from tunegate.redis import store_errors
 
 __all__ = ["FeedbackBody", "router"]
@@ -43,17 +44,17 @@ async def post_feedback(
     cfg = rt.experiment(body.model)
     if cfg is None:
         raise UnknownModel(f"The model '{body.model}' is not an experiment", param="model")
-    assert rt.redis is not None
+    assert rt.redis is not None and rt.pair_ids is not None
+    served = rt.pair_ids.served_arm(cfg.name, body.pair_id)
+    if served is None:
+        raise NotFound(f"Unknown pair id '{body.pair_id}'")
     try:
         with store_errors("feedback"):
-            served = await rt.redis.get(keys.served(cfg.name, body.pair_id))
-            if served is None:
-                raise NotFound(f"Unknown pair id '{body.pair_id}'")
             headers = dict(request.headers.items())
             record = Feedback(
                 pair_id=body.pair_id,
                 experiment=cfg.name,
-                arm=Arm(served.decode() if isinstance(served, bytes) else served),
+                arm=served,
                 value=body.value,
                 label=body.label,
                 user_key_hash=experiment_facts(cfg, {}, headers).user_key_hash,

@@ -57,6 +57,11 @@ async def readyz(rt: Annotated[Runtime, Depends(runtime)]) -> Response:
         "status": "ready" if ok else "not_ready",
         "checks": checks,
         "config_version": rt.config_version,
+        # per experiment, the definition and state versions this replica applies now
+        "experiments": {
+            name: {"definition_version": d, "state_version": v}
+            for name, (d, v) in (rt.table.versions() if rt.table else {}).items()
+        },
         "pairlog_buffer": rt.pairlog.depth if rt.pairlog is not None else 0,
     }
     return json_response(body, status_code=200 if ok else 503)

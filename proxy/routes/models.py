@@ -17,6 +17,6 @@ async def list_models(request: Request) -> Response:
     rt: Runtime = request.app.state.runtime
     data = [
         {"id": e.name, "object": "model", "created": 0, "owned_by": "tunegate"}
-        for e in rt.experiments
+        for e in rt.configs()
     ]
     return json_response({"object": "list", "data": data})

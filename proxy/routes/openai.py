@@ -30,7 +30,7 @@ from proxy.asgi import (
 from proxy.errors import BadRequest, ProxyError, Unavailable, UpstreamError
 from proxy.extract import experiment_facts, forward_headers, parse_body
 from proxy.legs import ShadowLeg, arm_result, error_reason
-from proxy.pairs import PairDraft, new_pair_id
+from proxy.pairs import PairDraft
 from proxy.routes.passthrough import passthrough
 from proxy.routing import choose_arm, should_mirror
 from proxy.runtime import Runtime
@@ -131,12 +131,13 @@ class OpenAIRoutes:
     ) -> None:
         rt = self.rt
         assert rt.table is not None and rt.pairlog is not None  # checked by _dispatch
+        assert rt.pair_ids is not None  # built with the runtime
         state = rt.table.state(cfg.name)
         facts = experiment_facts(cfg, body, headers)
         served = choose_arm(state.stage, state.ab_weight, facts.user_key_hash)
         draft = PairDraft(
             rt.pairlog.submit,
-            pair_id=new_pair_id(),
+            pair_id=rt.pair_ids.new(cfg.name, served),
             experiment=cfg.name,
             endpoint=endpoint,
             request=raw,

@@ -14,7 +14,7 @@ It always answers 200 with that body, except with ``?expect=RESULT``: then 200 o
 result is RESULT and 409 (the OpenAI error body, naming the result) otherwise, so a caller that
 only sees the status (``curl -f`` in Flagger's load tester, a webhook) can gate on it.
 
-Authentication is the admin API's: ``Authorization: Bearer <TUNEGATE_ADMIN_TOKEN>``.
+Authentication is the admin API's: ``Authorization: Bearer`` the admin or the read-only token.
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ import time
 from enum import StrEnum
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Query, Response
 
 from proxy.errors import Conflict, Unavailable, UnknownModel
-from proxy.routes.admin import authorized
+from proxy.routes.auth import Reader
 from proxy.routes.deps import json_response
 from proxy.runtime import Runtime
 from tunegate import keys
@@ -37,8 +37,7 @@ from tunegate.rollout import RolloutResult, guardrail_states, result_code, rollo
 
 __all__ = ["router", "verdict_body"]
 
-router = APIRouter(prefix="/admin")
-Admin = Annotated[Runtime, Depends(authorized)]
+router = APIRouter(prefix="/admin", tags=["rollout"])
 
 
 class Expect(StrEnum):
@@ -92,7 +91,7 @@ async def _latest(rt: Runtime, experiment: str) -> Decision | None:
 @router.get("/experiments/{name}/verdict")
 async def get_verdict(
     name: str,
-    rt: Admin,
+    rt: Reader,
     expect: Annotated[Expect | None, Query()] = None,
     max_age_seconds: Annotated[float | None, Query(gt=0)] = None,
 ) -> Response:

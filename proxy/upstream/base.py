@@ -39,12 +39,9 @@ _NOT_RELAYED = frozenset(
 
 def relayable(headers: Iterable[tuple[bytes, bytes]]) -> Headers:
     """The headers of an upstream answer that the client gets, names lower-cased."""
-    kept: Headers = []
-    for name, value in headers:
-        lower = name.lower()
-        if lower not in _NOT_RELAYED:
-            kept.append((lower, value))
-    return kept
+    return [
+        (lower, value) for name, value in headers if (lower := name.lower()) not in _NOT_RELAYED
+    ]
 
 
 @dataclass(slots=True)

@@ -55,10 +55,10 @@ _HIGH_WATER = 256 * 1024  # buffered stream bytes before reading pauses
 DEFAULT_MAX_HEAD_BYTES = 64 * 1024
 DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
 
-#: A status line: ``HTTP/1.x NNN`` (NNN 100-599), then a space or its end.
-_STATUS = re.compile(rb"HTTP/1\.[01] [1-5][0-9]{2}[ \r]")
-#: Bytes allowed in a status line besides its CR LF: HTAB, visible ASCII, SP, obs-text.
-_PLAIN = bytes([9, *range(0x20, 0x7F), *range(0x80, 0x100)])
+#: A status line: ``HTTP/1.x NNN`` (NNN 100-599), then its end or a space and a reason phrase of
+#: HTAB, visible ASCII, SP and obs-text (no other control byte), then CRLF. One match per answer:
+#: separate prefix and control-byte checks cost four C calls and a Python call more.
+_STATUS_LINE = re.compile(rb"HTTP/1\.[01] [1-5][0-9]{2}(?: [\t\x20-\x7e\x80-\xff]*)?\r\n")
 
 
 def _head_problem(head: bytes) -> str | None:
@@ -70,11 +70,15 @@ def _head_problem(head: bytes) -> str | None:
     invalid header names, duplicate Content-Length and Content-Length with Transfer-Encoding
     (tests/proxy/test_wire_response.py checks the whole against h11).
     """
-    if _STATUS.match(head) is None:
+    if _STATUS_LINE.match(head) is not None:
+        return None
+    if _STATUS_PREFIX.match(head) is None:
         return "malformed status line"
-    if head[: head.find(b"\r\n")].translate(None, _PLAIN):
-        return "a control byte in the status line"
-    return None
+    return "a control byte in the status line"
+
+
+#: What a status line starts with (only to name what is wrong with one _STATUS_LINE refused).
+_STATUS_PREFIX = re.compile(rb"HTTP/1\.[01] [1-5][0-9]{2}[ \r]")
 
 
 class BrokenAnswer(httptools.HttpParserError):
@@ -93,6 +97,7 @@ class Connection(asyncio.Protocol):
         "_buffered",
         "_chunks",
         "_complete",
+        "_deadline",
         "_exc",
         "_framed",
         "_head",
@@ -130,6 +135,7 @@ class Connection(asyncio.Protocol):
         self.parser: httptools.HttpResponseParser
         self._waiter: asyncio.Future[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
+        self._deadline = 0.0  # loop time by which the pending answer must be complete
         self._exc: BaseException | None = None
         self._body: list[bytes] = []
         self._chunks: deque[bytes] = deque()
@@ -184,9 +190,8 @@ class Connection(asyncio.Protocol):
             self._head = buffered
             return b""
         self._head = b""
-        problem = _head_problem(buffered[: end + 2])
-        if problem is not None:
-            raise BrokenAnswer(problem)
+        if _STATUS_LINE.match(buffered) is None:
+            raise BrokenAnswer(_head_problem(buffered) or "malformed status line")
         self._in_head = False  # on_headers_complete sets it again after a 1xx head
         if buffered[9] != 0x31:  # not a 1xx: no second head to check, so one feed for all
             self.parser.feed_data(buffered)  # (bytes after the answer fail in on_message_begin
@@ -273,8 +278,7 @@ class Connection(asyncio.Protocol):
     def on_message_complete(self) -> None:
         if self._complete or not self._headers_done:
             return  # the end of a 1xx interim answer: the real one follows
-        self._complete = True
-        self._cancel_timer()
+        self._complete = True  # the timer, if any, finds nothing pending (see start)
         self._wake()
 
     # -- request lifecycle -----------------------------------------------------------------------
@@ -306,6 +310,12 @@ class Connection(asyncio.Protocol):
 
     def _on_timeout(self) -> None:
         self._timer = None
+        if self._complete:  # answered in time: the timer outlived its request
+            return
+        left = self._deadline - self._loop.time()
+        if left > 0:  # set for an earlier request on this connection: sleep for what is left
+            self._timer = self._loop.call_later(left, self._on_timeout)
+            return
         self._fail(TimeoutError())
 
     def start(
@@ -330,7 +340,15 @@ class Connection(asyncio.Protocol):
         self.content_type = None
         self.headers = []
         self.keep_alive = False
-        self._timer = self._loop.call_later(timeout_s, self._on_timeout)
+        # One timer per connection, moved lazily (as proxy/http_hardened.py does for client
+        # heads): a timer created and cancelled per request cost more than the deadline check
+        self._deadline = deadline = self._loop.time() + timeout_s
+        timer = self._timer
+        if timer is not None and timer.when() > deadline:  # set for a later deadline
+            timer.cancel()
+            timer = None
+        if timer is None:
+            self._timer = self._loop.call_at(deadline, self._on_timeout)
         if not body:
             self.transport.write(request)
         elif len(body) <= 16384:
@@ -400,6 +418,21 @@ class Connection(asyncio.Protocol):
         self._complete = True
         if self.transport is not None:
             self.transport.abort()
+
+    def abandon(self) -> None:
+        """Forget a connection whose connect was given up (a timeout or a cancel).
+
+        uvloop may have connected and called ``connection_made`` before the cancel arrived, and
+        then closes the transport without ``connection_lost``: the transport, this protocol and
+        its parser would stay in reference cycles for the cyclic collector (measured: one
+        Connection with its parser, transport and bound methods per timed-out connect).
+        """
+        self._pool = None
+        transport, self.transport = self.transport, None
+        if transport is not None:
+            transport.abort()
+        with contextlib.suppress(AttributeError):  # never connected: no parser
+            del self.parser
 
 
 class ConnectionPool:
@@ -485,13 +518,19 @@ class ConnectionPool:
             if self._open < self.max_connections:
                 break
         self._open += 1
+        made: list[Connection] = []
+
+        def protocol() -> Connection:
+            made.append(Connection(self))
+            return made[-1]
+
         try:
             async with asyncio.timeout(self.connect_timeout_s):
-                _, conn = await self.loop.create_connection(
-                    lambda: Connection(self), self.host, self.port
-                )
+                _, conn = await self.loop.create_connection(protocol, self.host, self.port)
         except BaseException:
             self._open -= 1
+            for abandoned in made:  # a connect given up after uvloop made the protocol
+                abandoned.abandon()
             self._wake_waiter()
             raise
         return conn
@@ -584,11 +623,12 @@ def request_head(
     """The request line and headers, ending in the blank line; UnsafeRequest if any part could
     change how the upstream frames the request (CR, LF, NUL, other controls, spaces in the target).
 
-    Every part is checked before it is written, so no caller's bug or client's bytes can make one
+    Every part is checked before it is sent, so no caller's bug or client's bytes can make one
     request into two: the method and header names are tokens, the target and host visible ASCII,
     header values free of control bytes but HTAB. Values are written as Latin-1 (the bytes the
-    client sent, obs-text included). Checks take the C fast paths (a set of names already seen,
-    ``str.isprintable``): a regex per header cost more than the rest of the client's work.
+    client sent, obs-text included). The values are checked once, on the whole head: its only CR
+    and LF are the line ends and no other control byte is in it (a C pass over the bytes; a
+    regex, or even ``str.isprintable``, per header cost more than the rest of the client's work).
     """
     if method not in _METHODS and _TOKEN.fullmatch(method) is None:
         raise UnsafeRequest(f"invalid method {method[:32]!r}")
@@ -599,16 +639,35 @@ def request_head(
     if not (host.isascii() and host.isprintable()) or " " in host:
         raise UnsafeRequest("invalid upstream host")
     lines = [f"{method} {target} HTTP/1.1\r\nhost: {host}\r\n"]
+    checked = _CHECKED_NAMES
     for name, value in headers:
-        if not _name_ok(name):
+        if name not in checked and not _name_ok(name):  # (_name_ok's fast path inline)
             raise UnsafeRequest(f"invalid header name {name[:64]!r}")
-        if not _value_ok(value):
-            raise UnsafeRequest(f"header {name} has a control character")
         lines.append(f"{name}: {value}\r\n")
     if length or method in ("POST", "PUT", "PATCH"):
         lines.append(f"content-length: {length}\r\n")
     lines.append("\r\n")
     try:
-        return "".join(lines).encode("latin-1")
+        head = "".join(lines).encode("latin-1")
     except UnicodeEncodeError:
         raise UnsafeRequest("a header value is not Latin-1 text") from None
+    line_ends = len(lines) + 1  # the first piece holds two lines
+    if head.translate(None, _HEAD_BYTES) or not (
+        head.count(b"\n") == line_ends and head.count(b"\r") == line_ends
+    ):
+        raise _control_in(lines)
+    return head
+
+
+#: The bytes a request head may hold: HTAB, CR and LF (where it ends a line), visible ASCII, SP
+#: and obs-text; everything else is a control byte (``bytes.translate`` deletes these).
+_HEAD_BYTES = bytes([9, 10, 13, *range(0x20, 0x7F), *range(0x80, 0x100)])
+
+
+def _control_in(lines: list[str]) -> UnsafeRequest:
+    """The refusal naming the header whose value has a control byte (request_head's check)."""
+    for line in lines[1:-1]:
+        name, _, value = line.partition(": ")
+        if not _value_ok(value[:-2]):
+            return UnsafeRequest(f"header {name} has a control character")
+    return UnsafeRequest("the request head has a control character")  # (the checks above agree)

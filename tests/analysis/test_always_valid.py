@@ -31,6 +31,31 @@ def test_betting_test_finds_a_clear_loss_early_and_never_gives_p_zero():
     assert np.median(first) < 100  # rolled back well before a 100-pair burn-in ends
 
 
+def test_design_bet_stays_valid_at_the_worst_null():
+    """The mixture with a fixed bet: 1,000 streams at the null's boundary, a look after each."""
+    rng = np.random.default_rng(21)
+    null = 0.475  # a category at exactly -5 % net: the hardest case the test must not reject
+    x = rng.choice([0.0, 0.5, 1.0], size=(1000, 1000), p=[0.425, 0.2, 0.375])
+    assert x.mean() == pytest.approx(null, abs=0.005)
+    p = betting_pvalue(x, null, "less", design=0.6)
+    assert (p <= 0.05).any(axis=1).mean() <= 0.05
+
+
+def test_design_bet_finds_a_regressing_category_on_fewer_pairs():
+    """200 pairs losing 55 %, winning 25 %: the design bet rejects more often at Holm's level."""
+    rng = np.random.default_rng(22)
+    x = rng.choice([0.0, 0.5, 1.0], size=(2000, 200), p=[0.55, 0.2, 0.25])
+    level = 0.05 * 0.5 / 5  # the categories' share over five categories
+    plug_in = (betting_pvalue(x, 0.475, "less")[:, -1] <= level).mean()
+    design = (betting_pvalue(x, 0.475, "less", design=0.6)[:, -1] <= level).mean()
+    assert design >= plug_in + 0.1
+    assert design >= 0.8
+    with pytest.raises(ValueError, match="design"):
+        betting_pvalue(x[0], 0.475, "less", design=1.5)
+    with pytest.raises(ValueError, match="design"):
+        betting_pvalue(x[0], 0.475, "less", design=float("nan"))
+
+
 def test_betting_mask_equals_the_substream():
     rng = np.random.default_rng(5)
     x = rng.random(300)

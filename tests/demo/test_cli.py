@@ -18,12 +18,27 @@ def test_judge_url_without_model_is_a_usage_error(capsys):
 
 def test_quick_sets_small_defaults_that_flags_override(tmp_path):
     args = build_parser().parse_args(
-        ["demo", "--quick", "--items", "7", "--workdir", str(tmp_path)]
+        ["demo", "--quick", "--train", "--items", "7", "--workdir", str(tmp_path)]
     )
     options = _options(args)
     assert isinstance(options, DemoOptions)
     assert (options.steps, options.items, options.probes) == (QUICK["steps"], 7, QUICK["probes"])
-    assert options.workdir == tmp_path and options.judge is None
+    assert options.workdir == tmp_path and options.judge is None and options.train
+
+
+@pytest.mark.parametrize(
+    ("flags", "steps", "train"),
+    [
+        (["--quick"], None, False),  # the shipped adapters' recipe: nothing to train
+        (["--quick", "--retrain"], QUICK["steps"], True),  # --retrain implies --train
+        (["--quick", "--embeddings"], QUICK["steps"], False),  # nothing ships for retrieval
+        (["--steps", "3"], 3, False),  # another recipe: trained (no shipped adapter has it)
+    ],
+)
+def test_quick_keeps_the_shipped_adapters_unless_told_to_train(flags, steps, train):
+    options = _options(build_parser().parse_args(["demo", *flags]))
+    assert isinstance(options, DemoOptions)
+    assert (options.steps, options.train) == (steps, train)
 
 
 def test_judge_flags_build_an_endpoint_with_the_key_from_the_environment(monkeypatch):
@@ -54,3 +69,19 @@ def test_counts_and_tolerance_are_checked(flag, value, capsys):
 def test_default_workdir_is_relative_to_the_current_directory():
     args = build_parser().parse_args(["demo"])
     assert args.workdir == Path(".tunegate/demo")
+
+
+def test_greedy_answers_are_reused_unless_no_reuse():
+    from demo.run import _reusing
+    from proxy.config import LocalModelConfig, UpstreamConfig
+
+    on = _options(build_parser().parse_args(["demo"]))
+    off = _options(build_parser().parse_args(["demo", "--no-reuse"]))
+    assert isinstance(on, DemoOptions) and isinstance(off, DemoOptions)
+    assert on.reuse_answers and not off.reuse_answers
+    lm = UpstreamConfig(local=LocalModelConfig(path="packaged:smollm2", adapter="/a"))
+    reusing = _reusing(lm).local
+    assert reusing is not None and reusing.reuse_greedy and reusing.adapter == "/a"
+    assert lm.local is not None and not lm.local.reuse_greedy  # a copy, not an edit
+    encoder = UpstreamConfig(local=LocalModelConfig(kind="embeddings", path="packaged:minilm"))
+    assert encoder.local is not None and _reusing(encoder).local == encoder.local

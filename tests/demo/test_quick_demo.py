@@ -1,6 +1,6 @@
 """A reduced `tunegate demo` on the real models: the printed verdict and figures match Redis.
 
-The quick run trains SmolLM2's LoRA adapter for a few steps, sends a few held-out tickets and
+The quick run uses the two shipped LoRA adapters (demo/adapters/), sends a few held-out tickets and
 probes through the real proxy (in-process models, shadow stage, 100 % mirroring), judges them
 with the real judge worker (plus the pairwise LLM judge against the HTTP judge double, as
 ``--judge-url`` turns it on) and decides with the real decision engine. The test then reads the
@@ -82,6 +82,29 @@ def _demo(*argv: str, env: dict[str, str] | None = None) -> subprocess.Completed
     )
 
 
+def _sections(out: str) -> dict[str, str]:
+    """The printed story of each experiment, keyed by name (each starts with a rule line)."""
+    parts = re.split(r"^─+ (\S+) ─+$", out, flags=re.MULTILINE)
+    return dict(zip(parts[1::2], parts[2::2], strict=True))
+
+
+def _check_printed(section: str, verdicts: list[Verdict], decisions: list[Decision]) -> None:
+    """The figures and every decision printed for one experiment are what its Redis holds."""
+    printed = {(m[0], m[1]): m for m in LINE.findall(section)}
+    counts = _counts(verdicts)
+    assert set(printed) == set(counts)
+    for key, counter in counts.items():
+        _, _, n, wins, losses, ties, _, _ = printed[key]
+        assert (int(n), int(wins), int(losses), int(ties)) == (
+            sum(counter.values()),
+            counter["candidate"],
+            counter["control"],
+            counter["tie"],
+        )
+    shown = re.findall(r"^Verdict: (\w+) \(stage (\w+) -> (\w+)", section, re.MULTILINE)
+    assert shown == [(d.action.value, d.stage_before.value, d.stage_after.value) for d in decisions]
+
+
 def test_quick_generative_demo_prints_what_it_recorded(tmp_path):
     workdir, cache = tmp_path / "work", tmp_path / "cache"
     judge = JudgeDouble(policy=prefer_longer)
@@ -95,65 +118,75 @@ def test_quick_generative_demo_prints_what_it_recorded(tmp_path):
     code, out = run.returncode, run.stdout
     assert code == 0, out + run.stderr
     assert "Pairwise LLM judge: on (judge-double" in out
-    assert "Candidate trained in" in out
-    # the offline gate ran on the same held-out tickets and probes before any traffic
-    assert "Offline gate (tunegate eval, before any traffic):" in out
-    offline = json.loads((workdir / "offline" / "report" / "report.json").read_text())
-    assert {c["set"] for c in offline["comparisons"]} <= {"tickets", "probes"}
-    assert len(offline["items"]) == 8
+    # off a terminal, progress is one line per stage with the elapsed time
+    assert re.search(r"^\[\s*[\d.]+s\] candidates: load the base model.*: started", out, re.M)
+    sections = _sections(out)
+    assert list(sections) == ["support-triage", "support-triage-mixed"]
+    total_calls = 0
+    for experiment, section in sections.items():
+        assert "Candidate: the shipped project-trained adapter (sha256 checked" in section
+        # the offline gate ran on the same held-out tickets and probes before any traffic
+        assert "Offline gate (tunegate eval, before any traffic):" in section
+        report_json = workdir / "offline" / experiment / "report" / "report.json"
+        offline = json.loads(report_json.read_text())
+        assert {c["set"] for c in offline["comparisons"]} <= {"tickets", "probes"}
+        assert len(offline["items"]) == 8
 
-    pairs, verdicts, decisions = _recorded(workdir, "support-triage")
-    assert len(pairs) == 8 and Counter(p.category for p in pairs) == {"tickets": 4, "probe": 4}
-    assert all(p.control and p.candidate for p in pairs)
-    assert {(p.control.status, p.candidate.status) for p in pairs if p.control and p.candidate} == {
-        (200, 200)
-    }
-    assert len(decisions) == 1
-    by_scorer = Counter(v.scorer for v in verdicts)
-    assert by_scorer["json_fields"] == 4 and by_scorer["contains"] == 4
-    assert by_scorer["pairwise"] == 8  # the LLM judge saw every pair (or shortcut identical ones)
-    judged = sum(v.scorer == "pairwise" and v.reason != "identical" for v in verdicts)
-    assert len(judge.calls) == 2 * judged  # both orders of each judged pair
+        pairs, verdicts, decisions = _recorded(workdir, experiment)
+        shadow = [p for p in pairs if p.user_key_hash is None]  # round 0: no users
+        assert Counter(p.category for p in shadow) == {"tickets": 4, "probe": 4}
+        assert all(p.control and p.candidate for p in pairs)
+        assert {
+            (p.control.status, p.candidate.status) for p in pairs if p.control and p.candidate
+        } == {(200, 200)}
+        by_scorer = Counter(v.scorer for v in verdicts)
+        assert by_scorer["json_fields"] + by_scorer["contains"] == len(pairs)
+        assert by_scorer["pairwise"] == len(pairs)  # the LLM judge saw every pair
+        total_calls += 2 * sum(v.scorer == "pairwise" and v.reason != "identical" for v in verdicts)
+        _check_printed(section, verdicts, decisions)
+        assert decisions and all(d.applied or d.stage_after == d.stage_before for d in decisions)
+        if offline["outcome"] != "pass":  # the policy requires an offline pass before the A/B
+            assert all(d.action.value != "start_ab" for d in decisions)
+        if any(d.stage_before.value == "ab" for d in decisions):  # A/B rounds: sticky users
+            ab = [p for p in pairs if p.user_key_hash is not None]
+            assert len(ab) == 8 * sum(d.stage_before.value == "ab" for d in decisions)
+            seen: dict[str, list[str]] = {}  # each user's served arms, in stream order
+            for p in ab:
+                seen.setdefault(p.user_key_hash or "", []).append(p.served_arm.value)
+            # sticky: a ramp only moves users from control to candidate, never back
+            for arms in seen.values():
+                assert arms == sorted(arms, key=["control", "candidate"].index)
+        printed = {(m[0], m[1]): m for m in LINE.findall(section)}
+        # the probes' references are answers the base model really gives, greedily
+        assert float(printed[("probe", "contains")][6]) == 1.0
+        # the base model cannot know the invented products' routing: its triage is mostly wrong
+        assert float(printed[("tickets", "json_fields")][6]) < 0.5
+        html = workdir / "reports" / f"{experiment}.html"
+        assert f"HTML report: {html.resolve()}" in section
+        assert html.stat().st_size > 1000
+    assert len(judge.calls) == total_calls  # both orders of each judged pair
 
-    printed = {(m[0], m[1]): m for m in LINE.findall(out)}
-    assert set(printed) == {
-        ("probe", "contains"),
-        ("tickets", "json_fields"),
-        ("probe", "pairwise"),
-        ("tickets", "pairwise"),
-    }
-    for key, counter in _counts(verdicts).items():
-        _, _, n, wins, losses, ties, _, _ = printed[key]
-        assert (int(n), int(wins), int(losses), int(ties)) == (
-            sum(counter.values()),
-            counter["candidate"],
-            counter["control"],
-            counter["tie"],
-        )
-    # the probes' references are answers the base model really gives, greedily
-    assert float(printed[("probe", "contains")][6]) == 1.0
-    # the base model cannot know the invented products' routing: its triage is mostly wrong
-    assert float(printed[("tickets", "json_fields")][6]) < 0.5
-
-    decision = decisions[0]
-    if offline["outcome"] != "pass":  # the policy requires an offline pass before the A/B
-        assert decision.action.value != "start_ab"
-    assert f"Verdict: {decision.action.value} (stage shadow -> {decision.stage_after.value})" in out
-    assert f"HTML report: {(workdir / 'reports' / 'support-triage.html').resolve()}" in out
-    assert (workdir / "reports" / "support-triage.html").stat().st_size > 1000
-
-    # a second run, without a judge endpoint, reuses the cached adapter and says both
-    captured = _demo(
-        "--quick", "--items", "1", "--probes", "1", "--json", "--no-offline",
-        "--workdir", str(workdir), "--cache-dir", str(cache),
-    )  # fmt: skip
+    # --train trains both adapters (one step here) over the base the first run kept, ...
+    tiny = ("--quick", "--items", "1", "--probes", "1", "--json", "--no-offline")
+    where = ("--workdir", str(workdir), "--cache-dir", str(cache))
+    trained = _demo(*tiny, "--train", "--steps", "1", *where)
+    assert trained.returncode == 0, trained.stderr
+    assert re.search(r"train LoRA adapter 'mixed': 1/1 \(loss [\d.]+\)", trained.stderr)
+    result = json.loads(trained.stdout)
+    assert [c["adapter_source"] for c in result["candidates"]] == ["trained", "trained"]
+    assert "prepare.load" in result["timings"] and "prepare.train" in result["timings"]
+    # ... and a second such run, without a judge endpoint, reuses both from the cache
+    captured = _demo(*tiny, "--train", "--steps", "1", *where)
     assert captured.returncode == 0, captured.stderr
     result = json.loads(captured.stdout)
     assert "Pairwise LLM judge: off" in captured.stderr
     assert result["adapter_reused"] is True and result["sent"] == 2
+    assert [c["adapter_source"] for c in result["candidates"]] == ["cache", "cache"]
+    assert "prepare.load" not in result["timings"]  # the kept base checkpoint: no training
     assert result["llm_judge"] is None
     assert result["offline"] is None  # --no-offline
     assert {c["category"] for c in result["categories"]} == {"tickets", "probe"}
+    assert set(result["cpu_timings"]) >= {"prepare", "live", "total"}
 
 
 def test_quick_embeddings_demo_reports_the_retrieval_verdicts(tmp_path):
@@ -181,7 +214,7 @@ def test_quick_embeddings_demo_reports_the_retrieval_verdicts(tmp_path):
     assert result["action"] == decisions[0].action.value
     assert result["adapter_reused"] is False
     # the offline gate ran on the same held-out queries first, as an embedding retrieval set
-    offline = json.loads((workdir / "offline" / "report" / "report.json").read_text())
+    offline = json.loads((workdir / "offline" / "kb-search" / "report" / "report.json").read_text())
     assert result["offline"]["outcome"] == offline["outcome"]
     metrics = {c["metric"] for c in offline["comparisons"] if c["category"] == "all"}
     assert {"ndcg@10", "mrr@10", "recall@1"} <= metrics

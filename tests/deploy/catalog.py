@@ -33,9 +33,11 @@ CATALOG: tuple[MetricSpec, ...] = (
     MetricSpec("tunegate_pairs_logged_total", "counter", ("experiment",), "proxy"),
     MetricSpec("tunegate_pairs_dropped_total", "counter", ("experiment", "reason"), "proxy"),
     MetricSpec("tunegate_pairs_rewritten_total", "counter", ("experiment",), "proxy"),
+    MetricSpec("tunegate_pair_batches_unreplicated_total", "counter", ("reason",), "proxy"),
     MetricSpec("tunegate_pairlog_buffer_depth", "gauge", (), "proxy"),
     MetricSpec("tunegate_gc_pause_seconds", "histogram", ("generation",), "proxy"),
     MetricSpec("tunegate_feedback_total", "counter", ("experiment", "arm"), "proxy"),
+    MetricSpec("tunegate_experiment_served_version", "gauge", ("experiment", "kind"), "proxy"),
     # judge
     MetricSpec(
         "tunegate_judge_verdicts_total", "counter", ("experiment", "scorer", "winner"), "judge"

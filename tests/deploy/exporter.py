@@ -74,6 +74,7 @@ def _experiment(name: str, bad: bool) -> Scenario:
     c["tunegate_pairs_logged_total"] = {(name,): 1.0}
     c["tunegate_pairs_dropped_total"] = {(name, "buffer_full"): 0.1 if bad else 0.0}
     c["tunegate_pairs_rewritten_total"] = {(name,): 0.0}
+    c["tunegate_pair_batches_unreplicated_total"] = {("replicas",): 0.0}
     c["tunegate_feedback_total"] = {(name, "control"): 0.3, (name, "candidate"): 0.1}
     c["tunegate_judge_verdicts_total"] = {
         (name, "pairwise", "candidate"): 0.3 if bad else 0.6,
@@ -96,6 +97,7 @@ def _experiment(name: str, bad: bool) -> Scenario:
         (name, "roll_back" if bad else "ramp"): 0.01,
     }
     g["tunegate_shadow_inflight"] = {(name,): 12.0}
+    g["tunegate_experiment_served_version"] = {(name, "definition"): 3.0, (name, "state"): 7.0}
     g["tunegate_judge_swap_consistency"] = {(name,): 0.5 if bad else 0.9}
     g["tunegate_judge_first_position_share"] = {(name,): 0.8 if bad else 0.52}
     g["tunegate_judge_longer_preference"] = {(name,): 0.7 if bad else 0.55}

@@ -40,7 +40,7 @@ async def test_demo_offline_gate_runs_records_and_uses_the_strongest_control(
     settings = Settings.model_validate(
         {"redis": {"url": redis_url}, "upstreams": prepared.upstreams}
     )
-    found = await offline_gate(prepared, settings, tmp_path, Console(record=True))
+    found = await offline_gate(prepared, settings, tmp_path / "offline", Console(record=True))
     assert found["outcome"] in ("pass", "fail", "inconclusive")
     document = json.loads((tmp_path / "offline" / "report" / "report.json").read_text())
     assert document["arms"]["control"]["system_prompt"] == OFFLINE_SYSTEM_PROMPT

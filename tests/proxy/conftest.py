@@ -22,6 +22,7 @@ from tunegate import keys
 from tunegate.records import Pair, decode_pair
 
 ADMIN_TOKEN = "admin-secret-token"
+READ_TOKEN = "read-only-secret-token"
 
 _CLIENTS: dict[tuple[str, str, float], openai.OpenAI] = {}
 
@@ -135,9 +136,18 @@ DEFAULT_EXPERIMENTS = [
 
 @pytest.fixture(scope="session")
 def shared_proxy(redis_server: Any, doubles: Doubles) -> Iterator[Proxy]:
-    """One proxy for the tests that need no special settings (admin enabled, no passthrough)."""
-    settings = build_settings(redis_server.url, doubles.urls, DEFAULT_EXPERIMENTS)
+    """One proxy for the tests that need no special settings (admin enabled, no passthrough).
+
+    Its definitions are the file's (``experiments_from: file``): it lives the whole session, and
+    with live definitions it would seed its six experiments again after every test's flush,
+    into the Redis that the other tests' proxies read (tests/proxy/test_live_experiments.py
+    exercises the default, live definitions, on proxies of its own).
+    """
+    settings = build_settings(
+        redis_server.url, doubles.urls, DEFAULT_EXPERIMENTS, experiments_from="file"
+    )
     settings.proxy.admin_token = SecretStr(ADMIN_TOKEN)
+    settings.proxy.read_token = SecretStr(READ_TOKEN)
     with run_proxy(settings) as proxy:
         yield proxy
 

@@ -173,6 +173,25 @@ def test_slow_or_lying_body_is_cut_off_with_408(edge: Served, rec: RecordingServ
     assert rec.requests == []
 
 
+def test_a_slow_head_after_a_kept_alive_request_is_cut_off_with_408(
+    edge: Served, rec: RecordingServer
+):
+    """The next request's head has its own deadline (armed lazily, after the read that began it)."""
+    with socket.create_connection(("127.0.0.1", edge.port)) as sock:
+        sock.sendall(raw_request("GET", "/v1/files/first"))
+        data = b""
+        while b"/v1/files/first" not in data:  # the recording upstream echoes the target
+            data += sock.recv(65536)
+        assert data.startswith(b"HTTP/1.1 200")
+        started = time.monotonic()
+        sock.sendall(b"GET /v1/files/second HTTP/1.1\r\nhost: x\r\n")  # and then nothing
+        data, _ = read_until_closed(sock, 5)
+        took = time.monotonic() - started
+    assert 0.5 < took < 3
+    status, error = status_and_error(data)
+    assert status == 408 and error["code"] == "request_timeout"
+
+
 def test_idle_keep_alive_connections_are_closed(edge: Served, rec: RecordingServer):
     with socket.create_connection(("127.0.0.1", edge.port)) as sock:
         sock.sendall(raw_request("GET", "/v1/files/ka"))

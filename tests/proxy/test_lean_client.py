@@ -199,6 +199,33 @@ async def test_a_hanging_server_times_out_and_its_connection_is_dropped() -> Non
         await upstream.aclose()
 
 
+async def test_one_kept_connection_keeps_each_requests_own_deadline() -> None:
+    """The connection's one timeout timer, moved lazily (wire.Connection.start): a short deadline
+    after a long one still fires on time, and a long one after a short one does not fire early."""
+
+    async def answer(request: bytes, writer: asyncio.StreamWriter) -> bool:
+        if b"/hang" in request:
+            await asyncio.sleep(30)
+        elif b"/slow" in request:
+            await asyncio.sleep(0.6)
+        writer.write(ok(b"{}"))
+        return True
+
+    async with scripted(answer) as server:
+        upstream = client(server.url)
+        loop = asyncio.get_running_loop()
+        assert (await upstream.send("POST", "/fast", b"{}", {}, 30.0)).status == 200
+        started = loop.time()
+        with pytest.raises(UpstreamTimeout):  # armed for 30 s a request ago: 0.3 s now
+            await upstream.send("POST", "/hang", b"{}", {}, 0.3)
+        assert 0.25 < loop.time() - started < 2.0
+        assert (await upstream.send("POST", "/fast", b"{}", {}, 0.2)).status == 200
+        # the timer of the 0.2 s request is still pending: it must sleep on, not time this out
+        assert (await upstream.send("POST", "/slow", b"{}", {}, 5.0)).status == 200
+        assert server.connections == 2  # the timed-out connection was dropped, the next kept
+        await upstream.aclose()
+
+
 async def test_connection_refused_is_unavailable() -> None:
     upstream = client(f"http://127.0.0.1:{free_port()}/v1")
     with pytest.raises(UpstreamUnavailable, match="unreachable"):

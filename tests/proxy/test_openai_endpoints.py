@@ -41,6 +41,10 @@ def test_chat_shadow_serves_control_and_logs_both(proxy: Proxy, doubles: Doubles
     assert pair.candidate.model == "cand-model" and pair.control.model == "exp-shadow"
     assert pair.control.status == 200 and pair.candidate.status == 200
     assert pair.control.latency_s is not None and pair.control.latency_s > 0
+    # the usage block's counts ride on the record (schema 2): the controller parses no body
+    assert pair.schema_version == 2
+    assert (pair.control.prompt_tokens, pair.control.completion_tokens) == (5, 7)
+    assert pair.candidate.total_tokens == 12
     assert json.loads(pair.request)["messages"][0]["content"] == "hi"
     # the candidate got the renamed model, the control the client's
     assert doubles.candidate.wait_for(1)[0].json["model"] == "cand-model"
@@ -53,7 +57,10 @@ async def test_async_stream_relays_chunks_and_pair_records_both_texts(
     doubles.control.script(Reply(chunks=["one ", "two ", "three"], chunk_delay_s=0.01))
     async with openai.AsyncOpenAI(base_url=proxy.base_url, api_key="k", max_retries=0) as aclient:
         stream = await aclient.chat.completions.create(
-            model="exp-shadow", messages=[{"role": "user", "content": "count"}], stream=True
+            model="exp-shadow",
+            messages=[{"role": "user", "content": "count"}],
+            stream=True,
+            stream_options={"include_usage": True},
         )
         pieces = [c.choices[0].delta.content async for c in stream if c.choices]
     assert "".join(p or "" for p in pieces) == "one two three"
@@ -65,6 +72,8 @@ async def test_async_stream_relays_chunks_and_pair_records_both_texts(
     assert pair.control.latency_s is not None
     assert pair.control.ttft_s is not None and pair.control.ttft_s < pair.control.latency_s
     assert pair.control.itl_mean_s is not None and pair.control.itl_mean_s >= 0.005
+    # the SSE path: counts from the final usage chunk
+    assert (pair.control.prompt_tokens, pair.control.completion_tokens) == (5, 7)
 
 
 def test_stream_pair_id_header_and_tool_calls(proxy: Proxy, doubles: Doubles, redis_url: str):

@@ -37,7 +37,9 @@ NAMES = [f"exp-{kind}" for kind in KINDS]
 @pytest.fixture(scope="module")
 def _module_proxy(redis_server: Any, doubles: Doubles) -> Iterator[Proxy]:
     experiments = [experiment(name) for name in [*NAMES, "exp-stale", "exp-none"]]
-    settings = build_settings(redis_server.url, doubles.urls, experiments)
+    # the file's definitions: a proxy that outlives the per-test flushes would otherwise seed its
+    # experiments into the Redis of whatever test runs next (tests/proxy/conftest.py says more)
+    settings = build_settings(redis_server.url, doubles.urls, experiments, experiments_from="file")
     settings.proxy.admin_token = SecretStr(ADMIN_TOKEN)
     with run_proxy(settings) as started:
         yield started

@@ -4,7 +4,9 @@ Implements the Upstream protocol of proxy/upstream/base.py. A request becomes on
 dynamic batch (batcher.py) decoded in a worker thread (decoding.py); streamed answers are OpenAI
 SSE chunks sent as each token's text is known. Invalid requests answer 400 with the OpenAI error
 body, like a model server; a full queue raises ``Overloaded`` (429 with Retry-After). The model
-loads on ``start()`` (the app's lifespan) or on the first request.
+loads on ``start()`` (the app's lifespan) or on the first request. With ``reuse_greedy`` a
+temperature-0 request already answered on the same weights is answered from the base model's
+memo (memo.py) instead of being decoded again; a streamed replay sends the text in one chunk.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from proxy.upstream.local.batcher import Batcher
 from proxy.upstream.local.decoding import GenerationEvent, GenerationJob, decode_batch
 from proxy.upstream.local.lifecycle import LocalUpstream
 from proxy.upstream.local.loading import LoadedLM, attach_adapter, load_causal_lm
+from proxy.upstream.local.memo import MemoAnswer, MemoKey
 from proxy.upstream.local.openai_io import (
     GenerationRequest,
     completion_body,
@@ -66,22 +69,38 @@ class _ErrorStream:
 
 @dataclass(eq=False)
 class _TokenStream:
-    """SSE chunks for one running job, yielded as its text arrives."""
+    """SSE chunks for one running job, yielded as its text arrives (or a kept answer, at once)."""
 
-    job: GenerationJob
+    job: GenerationJob | None  # None: replay ``kept``
     request: GenerationRequest
     prompt_tokens: int
     timeout_s: float
     status: int = 200
     content_type: str = SSE
     headers: Headers = field(default_factory=list)
+    kept: MemoAnswer | None = None  # the replayed answer, or the decoded one once it finished
+
+    async def events(self) -> AsyncIterator[GenerationEvent]:
+        if self.job is None:
+            assert self.kept is not None
+            kept = self.kept
+            yield GenerationEvent(text=kept.text)
+            yield GenerationEvent(
+                finish_reason=kept.finish_reason, completion_tokens=kept.completion_tokens
+            )
+            return
+        pieces: list[str] = []
+        while (event := await _next_event(self.job, self.timeout_s)).finish_reason is None:
+            pieces.append(event.text)
+            yield event
+        self.kept = MemoAnswer("".join(pieces), event.finish_reason, event.completion_tokens)
+        yield event
 
     async def chunks(self) -> AsyncIterator[bytes]:
         request = self.request
         if request.chat:
             yield sse_chunk(request, "", first=True)
-        while True:
-            event = await _next_event(self.job, self.timeout_s)
+        async for event in self.events():
             if event.finish_reason is None:
                 yield sse_chunk(request, event.text)
                 continue
@@ -125,6 +144,7 @@ class CausalLMUpstream(LocalUpstream[GenerationJob]):
         return list(tokenizer(text, add_special_tokens=False)["input_ids"])
 
     async def _submit(self, request: GenerationRequest, shadow: bool) -> GenerationJob:
+        """Validate the prompt and queue its row (a memo-reusing job waits for ``_claim``)."""
         batcher = await self.lifecycle.running()
         assert self.lm is not None
         ids = self._prompt_ids(self.lm, request)
@@ -144,8 +164,38 @@ class CausalLMUpstream(LocalUpstream[GenerationJob]):
             adapter=self.adapter,
             loop=asyncio.get_running_loop(),
         )
-        batcher.submit(job, shadow=shadow)
+        if self._memo_key(job) is None:  # a memo claim decides first whether it must run
+            batcher.submit(job, shadow=shadow)
         return job
+
+    def _memo_key(self, job: GenerationJob) -> MemoKey | None:
+        """The memo key of a greedy job on an upstream that reuses answers; else None."""
+        if not self.cfg.reuse_greedy or job.temperature != 0:
+            return None
+        assert self.lm is not None
+        adapter = self.lm.adapters.get(self.adapter) if self.adapter else None
+        return MemoKey(adapter, tuple(job.prompt_ids), job.max_tokens, tuple(job.stop))
+
+    async def _claim(self, job: GenerationJob, shadow: bool) -> MemoAnswer | bool:
+        """A kept answer, or whether this request owns its decode; the job is queued then."""
+        key = self._memo_key(job)
+        if key is None:
+            return False
+        assert self.lm is not None and self.lifecycle.batcher is not None
+        kept = await self.lm.memo.claim(key, shadow=shadow)
+        if isinstance(kept, MemoAnswer):
+            return kept
+        try:
+            self.lifecycle.batcher.submit(job, shadow=shadow)
+        except BaseException:
+            self.lm.memo.finish(key, None, owner=kept)
+            raise
+        return kept
+
+    def _keep(self, job: GenerationJob, answer: MemoAnswer | None, owner: bool) -> None:
+        key = self._memo_key(job)
+        if key is not None and self.lm is not None:
+            self.lm.memo.finish(key, answer, owner=owner)
 
     async def send(
         self,
@@ -162,20 +212,24 @@ class CausalLMUpstream(LocalUpstream[GenerationJob]):
             job = await self._submit(request, shadow)
         except BadRequest as exc:
             return UpstreamResponse(exc.status, error_body(exc))
-        prompt_tokens = len(job.prompt_ids)
+        claim = await self._claim(job, shadow)
+        stream = _TokenStream(job, request, len(job.prompt_ids), timeout_s)
+        if isinstance(claim, MemoAnswer):
+            stream.job, stream.kept = None, claim
         try:
             if request.stream:
-                stream = _TokenStream(job, request, prompt_tokens, timeout_s)
                 body = b"".join([chunk async for chunk in stream.chunks()])
                 return UpstreamResponse(200, body, SSE)
-            pieces: list[str] = []
-            while (event := await _next_event(job, timeout_s)).finish_reason is None:
-                pieces.append(event.text)
+            pieces = [event.text async for event in stream.events()]
         finally:
             job.cancel()  # no-op when finished; stops the row when the caller left early
-        token_usage = usage(prompt_tokens, event.completion_tokens)
+            if not isinstance(claim, MemoAnswer):
+                self._keep(job, stream.kept, claim)
+        assert stream.kept is not None
+        token_usage = usage(len(job.prompt_ids), stream.kept.completion_tokens)
+        text = "".join(pieces)
         return UpstreamResponse(
-            200, completion_body(request, "".join(pieces), event.finish_reason, token_usage)
+            200, completion_body(request, text, stream.kept.finish_reason, token_usage)
         )
 
     @asynccontextmanager
@@ -194,7 +248,13 @@ class CausalLMUpstream(LocalUpstream[GenerationJob]):
         except BadRequest as exc:
             yield _ErrorStream(exc.status, error_body(exc))
             return
+        claim = await self._claim(job, shadow)
+        stream = _TokenStream(job, request, len(job.prompt_ids), timeout_s)
+        if isinstance(claim, MemoAnswer):
+            stream.job, stream.kept = None, claim
         try:
-            yield _TokenStream(job, request, len(job.prompt_ids), timeout_s)
+            yield stream
         finally:
             job.cancel()
+            if not isinstance(claim, MemoAnswer):
+                self._keep(job, stream.kept, claim)

@@ -21,6 +21,8 @@ import torch
 from transformers import AutoModel, AutoModelForCausalLM, AutoTokenizer
 
 from proxy.config import LocalModelConfig
+from proxy.upstream.local.gguf_file import load_gguf_lm
+from proxy.upstream.local.memo import GreedyMemo, MemoStats
 from proxy.upstream.local.packaged import minilm_dir, smollm2_gguf
 from tunegate.errors import ConfigError
 
@@ -29,6 +31,7 @@ __all__ = [
     "LoadedEncoder",
     "LoadedLM",
     "attach_adapter",
+    "greedy_memo_stats",
     "load_causal_lm",
     "load_encoder",
     "resolve_device",
@@ -63,6 +66,8 @@ class LoadedLM:
     adapters: dict[str, str] = field(default_factory=dict)  # name -> directory
     #: forward()'s KV-cache argument: ``cache`` since transformers 5.x, ``past_key_values`` before
     cache_arg: str = "cache"
+    #: finished greedy answers of this base and its adapters (upstreams with ``reuse_greedy``)
+    memo: GreedyMemo = field(default_factory=GreedyMemo)
 
     @property
     def max_positions(self) -> int | None:
@@ -138,11 +143,14 @@ def load_causal_lm(cfg: LocalModelConfig) -> LoadedLM:
             assert isinstance(cached, LoadedLM)
             return cached
         start = time.perf_counter()
-        extra: dict[str, object] = {"gguf_file": gguf} if gguf else {}
-        tokenizer = AutoTokenizer.from_pretrained(directory, local_files_only=True, **extra)
-        model: Any = AutoModelForCausalLM.from_pretrained(  # Any: its .to() typing is narrow
-            directory, dtype=dtype, local_files_only=True, **extra
-        )
+        model: Any  # Any: its .to() typing is narrow
+        if gguf:  # one parse of the file's metadata for config, tokenizer and weights
+            model, tokenizer = load_gguf_lm(directory, gguf, dtype)
+        else:
+            tokenizer = AutoTokenizer.from_pretrained(directory, local_files_only=True)
+            model = AutoModelForCausalLM.from_pretrained(
+                directory, dtype=dtype, local_files_only=True
+            )
         model.to(device).eval()
         loaded = LoadedLM(model, tokenizer, device, dtype, time.perf_counter() - start)
         if "cache" not in inspect.signature(model.forward).parameters:
@@ -173,6 +181,19 @@ def attach_adapter(lm: LoadedLM, directory: str, name: str) -> str:
         lm.model.to(lm.device).eval()
         lm.adapters[name] = path
         return name
+
+
+def greedy_memo_stats() -> dict[str, MemoStats]:
+    """Every loaded causal LM's memo counters, by the adapter's directory (``base``: none)."""
+    with _cache_lock:
+        models = [m for m in _cache.values() if isinstance(m, LoadedLM)]
+    stats: dict[str, MemoStats] = {}
+    for lm in models:
+        for adapter, counts in lm.memo.stats.items():
+            total = stats.setdefault(adapter or "base", MemoStats())
+            total.computed += counts.computed
+            total.reused += counts.reused
+    return stats
 
 
 def _pooling_config(directory: Path) -> tuple[str, bool, int]:

@@ -1,0 +1,1 @@
+"""`python -m bench.scale`: the cost of one controller look as the history grows (issue 16)."""
