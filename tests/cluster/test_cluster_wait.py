@@ -51,11 +51,17 @@ def _pair(i: int) -> Pair:
     )  # fmt: skip
 
 
-async def _until(condition: Callable[[], bool], what: str, within_s: float = 20.0) -> None:
+async def _until(
+    condition: Callable[[], bool],
+    what: str,
+    within_s: float = 20.0,
+    cluster: LocalCluster | None = None,
+) -> None:
     deadline = time.monotonic() + within_s
     while not condition():
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
+            logs = f"\n{cluster.log_tails()}" if cluster is not None else ""
+            raise AssertionError(f"timed out waiting for {what}{logs}")
         await asyncio.sleep(0.02)
 
 
@@ -118,7 +124,7 @@ async def test_a_master_killed_before_its_replica_had_the_pairs(
             cluster.kill(master)
         finally:
             cluster.resume(replica)
-        await _until(_serves(cluster, stream, replica), "the replica's election")
+        await _until(_serves(cluster, stream, replica), "the replica's election", 60.0, cluster)
         cluster.restart(master)  # back as a replica of the new master: WAIT can succeed again
         await _until(lambda: logged() == n and logger.depth == 0, f"{n} pairs logged")
         entries = cast(Entries, await client.xrange(stream))

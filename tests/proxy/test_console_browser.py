@@ -19,7 +19,7 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
-from selenium.webdriver.support import expected_conditions
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from analysis.controller import Controller
@@ -67,11 +67,20 @@ def _decide(proxy: Proxy, redis_url: str) -> None:
 
 
 def _go(driver: webdriver.Chrome, element: WebElement) -> None:
-    """Click a link or button and wait until the next page has replaced this one."""
-    page = driver.find_element(By.TAG_NAME, "html")
+    """Click a link or button and wait until the next page has replaced this one.
+
+    The old page is marked with a window property rather than held as an element: while a
+    document is being replaced, chromedriver may answer a check on one of its elements with
+    "Node with given id does not belong to the document" instead of a stale-element error
+    (seen in CI), which ``staleness_of`` does not treat as stale.
+    """
+    driver.execute_script("window.tgLeaving = true")
     element.click()
-    WebDriverWait(driver, 30).until(expected_conditions.staleness_of(page))
-    _loaded(driver)
+    WebDriverWait(driver, 30, ignored_exceptions=(WebDriverException,)).until(
+        lambda d: d.execute_script(
+            "return window.tgLeaving === undefined && document.readyState === 'complete'"
+        )
+    )
 
 
 def _loaded(driver: webdriver.Chrome) -> None:
