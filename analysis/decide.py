@@ -22,9 +22,18 @@ from analysis.offline.gate_check import offline_hold
 from tunegate.experiments import ExperimentConfig, Policy
 from tunegate.records import Action, Decision, ExperimentState, OfflineResult, Stage
 
-__all__ = ["decide", "decide_with_checks"]
+__all__ = ["decide", "decide_with_checks", "live_stage"]
 
 _TERMINAL = (Stage.PROMOTED, Stage.ROLLED_BACK)
+
+
+def live_stage(
+    experiment: ExperimentConfig, state: ExperimentState | None
+) -> tuple[Stage, float, float]:
+    """The stage, A/B weight and stage start the live state gives (the config's before any)."""
+    if state is None:
+        return experiment.stage, experiment.ab_weight, 0.0
+    return state.stage, state.ab_weight, state.updated_at
 
 
 def decide(
@@ -35,9 +44,7 @@ def decide(
     offline: OfflineResult | None = None,
 ) -> Decision:
     """Pure: the decision for ``experiment`` given its live state and evidence at ``now``."""
-    stage = state.stage if state is not None else experiment.stage
-    weight = state.ab_weight if state is not None else experiment.ab_weight
-    since = state.updated_at if state is not None else 0.0
+    stage, weight, since = live_stage(experiment, state)
     policy = experiment.policy
     checks = gather_checks(policy, stage, weight, since, evidence, now, len(experiment.ramp))
     return decide_with_checks(experiment, state, checks, now, offline)

@@ -21,7 +21,7 @@ import math
 import numpy as np
 
 from analysis.budget import alpha_for
-from analysis.decide import decide_with_checks
+from analysis.decide import decide_with_checks, live_stage
 from analysis.decide_checks import (
     Checks,
     Health,
@@ -68,9 +68,7 @@ def decide_from_state(
     offline: OfflineResult | None = None,
 ) -> Decision:
     """:func:`analysis.decide.decide` on the running state (and the feedback rows)."""
-    stage = state.stage if state is not None else experiment.stage
-    weight = state.ab_weight if state is not None else experiment.ab_weight
-    since = state.updated_at if state is not None else 0.0
+    stage, weight, since = live_stage(experiment, state)
     checks = checks_from_state(
         experiment.policy, stage, weight, since, running, feedback, counters, now,
         len(experiment.ramp),

@@ -15,8 +15,8 @@ from bench.cluster import ClusterUnavailable, LocalCluster
 from tests.proxy.conftest import doubles  # noqa: F401  # the model-server doubles, shared
 
 
-@pytest.fixture(scope="session")
-def cluster() -> Iterator[LocalCluster]:
+def started_cluster() -> Iterator[LocalCluster]:
+    """Three masters with a replica each, started for a fixture and stopped after it."""
     found = LocalCluster(masters=3, replicas=1)
     try:
         found.start()
@@ -24,6 +24,11 @@ def cluster() -> Iterator[LocalCluster]:
         pytest.fail(str(exc), pytrace=False)
     yield found
     found.stop()
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[LocalCluster]:
+    yield from started_cluster()
 
 
 @pytest.fixture

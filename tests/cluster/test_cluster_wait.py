@@ -19,10 +19,11 @@ import pytest
 import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry
 
-from bench.cluster import ClusterUnavailable, LocalCluster
+from bench.cluster import LocalCluster
 from proxy.config import PairLogSettings
 from proxy.metrics import ProxyMetrics
 from proxy.pairlog import PairLogger
+from tests.cluster.conftest import started_cluster
 from tunegate import keys
 from tunegate.records import Arm, Endpoint, Pair, decode_pair
 from tunegate.redis import RedisSettings, connect
@@ -33,13 +34,8 @@ Entries = list[tuple[bytes, dict[bytes, bytes]]]
 
 @pytest.fixture(scope="module")
 def drill_cluster() -> Iterator[LocalCluster]:
-    found = LocalCluster(masters=3, replicas=1)
-    try:
-        found.start()
-    except ClusterUnavailable as exc:
-        pytest.fail(str(exc), pytrace=False)
-    yield found
-    found.stop()
+    """A cluster of this module's own: the drills kill and pause its nodes."""
+    yield from started_cluster()
 
 
 def _pair(i: int) -> Pair:
