@@ -8,7 +8,9 @@ policy has ``auto_apply`` or the caller passes ``apply=True``; otherwise it is r
 Each look reads its evidence incrementally (analysis/evidence_store.py): only the records new
 since the previous look, by any controller replica, are read and folded into the running
 decision state (analysis/evidence_state.py), and the decision is made from that state alone
-(analysis/decide_state.py), so a look costs the same on day 30 as on day 1. An experiment with
+(analysis/decide_state.py), so a look costs the same on day 30 as on day 1. In ``tunegate decide
+--loop`` the lease holder also folds continuously between looks (analysis/folder.py), so a look
+folds only the seconds since the last tick. An experiment with
 human labels decides from the rows (the judge-corrected estimate joins labels to judged rows).
 ``incremental=False`` reads the whole streams instead (the landed path,
 kept for comparison in bench/scale and for ``tunegate report``).
@@ -25,6 +27,7 @@ from analysis.decide import decide
 from analysis.decide_state import decide_from_state
 from analysis.evidence import load_evidence
 from analysis.evidence_store import incremental_evidence, state_look
+from analysis.folder import look_stage
 from analysis.metrics import ControllerMetrics
 from analysis.offline.gate_check import load_offline
 from tunegate import keys
@@ -103,9 +106,7 @@ class Controller:
         name = config.name
         offline = await load_offline(self.redis, config)  # None unless the policy requires it
         if self.incremental:
-            since = state.updated_at if state is not None else 0.0
-            weight = state.ab_weight if state is not None else config.ab_weight
-            look = await state_look(self.redis, name, config.policy, (since, weight))
+            look = await state_look(self.redis, name, config.policy, look_stage(config, state))
             if look is not None:
                 running, counters, feedback = look
                 return decide_from_state(

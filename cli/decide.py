@@ -95,6 +95,7 @@ async def _main(args: argparse.Namespace, settings: object) -> int:
     from prometheus_client import CollectorRegistry, start_http_server
 
     from analysis.controller import Controller
+    from analysis.folder import ContinuousFolder
     from analysis.metrics import ControllerMetrics
     from analysis.verdict_metrics import VerdictMetrics
     from cli.settings import Settings
@@ -129,6 +130,16 @@ async def _main(args: argparse.Namespace, settings: object) -> int:
             if args.loop
             else None
         )
+        fold_s = settings.analysis.fold_interval_seconds
+        if leader is not None and fold_s > 0:  # the leader keeps the states folded between looks
+            await stack.enter_async_context(
+                ContinuousFolder(
+                    client,
+                    lambda: controller.experiments,
+                    fold_s,
+                    active=lambda: leader is not None and leader.token is not None,
+                )
+            )
         while True:
             for name in set(names) - touched:  # its series at their no-decision values, once
                 verdicts.touch(name)

@@ -8,6 +8,10 @@ For each size N of judged pairs (10^4 .. 10^7 by default) and a fresh redis-serv
   looks, each after ``--batch`` new full pairs and verdicts arrived (60 s at 100 requests/s by
   default): the fold moves the state forward, ``decide_from_state`` reads only it. Run once per
   reply parser of ``--parsers`` (redis-py's pure-Python one, hiredis when installed);
+- **folded, steady state** (the look of ``tunegate decide --loop``, whose continuous folder
+  folds every ``fold_interval_seconds``, analysis/folder.py): the same history; the minute's
+  pairs arrive in ``--ticks`` slices (60 s / 2 s by default), each folded as it arrives, and the
+  look folds the last slice and decides. Printed with the folds' CPU per minute between looks;
 - **incremental, steady state** (the rows look, at ``--row-sizes``): the same history as rows
   (a stream cannot hold 10^7 full pairs, and retention trims what was folded), each look folds,
   reads every row and runs the array ``decide``;
@@ -69,12 +73,12 @@ def _start_redis(data: Path) -> tuple[subprocess.Popen[bytes], str]:
 
 
 def _child(
-    url: str, mode: str, looks: int, batch: int, parser: str = "default"
+    url: str, mode: str, looks: int, batch: int, parser: str = "default", ticks: int = 30
 ) -> dict[str, object] | None:
     """The child's figures; None (its error printed on stderr) when it failed."""
     out = subprocess.run(
-        [sys.executable, "-m", "bench.scale.look", url, mode,
-         "--looks", str(looks), "--batch", str(batch), "--parser", parser],
+        [sys.executable, "-m", "bench.scale.look", url, mode, "--looks", str(looks),
+         "--batch", str(batch), "--parser", parser, "--ticks", str(ticks)],
         check=False, capture_output=True, text=True,
     )  # fmt: skip
     if out.returncode != 0:
@@ -107,6 +111,11 @@ def _print(row: dict[str, object], as_json: bool) -> None:
     per = f", {row['fold_us_per_entry']:.0f} us/entry" if "fold_us_per_entry" in row else ""
     if "fold_cpu_ms" in row:
         per += f"; CPU {row['fold_cpu_ms']:.0f} ms + redis {row['redis_cpu_ms']:.0f} ms"
+    if "between_cpu_ms" in row:
+        per += (
+            f"; between looks: ticks of {row['tick_ms']:.1f} ms, CPU {row['between_cpu_ms']:.0f}"
+            f" ms + redis {row['between_redis_cpu_ms']:.0f} ms a minute"
+        )
     print(
         f"{row['mode']:>12} {row['n']:>10,} judged  look {row['total_ms']:>10.1f} ms"
         f"  (fold {row['fold_ms']:.1f}{per}, read {row['read_ms']:.1f}, decide"
@@ -133,6 +142,12 @@ def main() -> None:
     parser.add_argument("--looks", type=int, default=5, help="steady-state looks per size")
     parser.add_argument("--full-looks", type=int, default=1, help="full-read and cold looks")
     parser.add_argument("--batch", type=int, default=6000, help="new pairs before each look")
+    parser.add_argument(
+        "--ticks", type=int, default=30, help="continuous-folder ticks per look (folded mode)"
+    )
+    parser.add_argument(
+        "--modes", default="state,folded,incremental,full,cold", help="the looks to measure"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="tg-scale-") as data:
@@ -140,20 +155,26 @@ def main() -> None:
         try:
             rows_at = set(_ints(args.row_sizes))
             parsers = [p for p in args.parsers.split(",") if p != "hiredis" or HIREDIS_AVAILABLE]
+            modes = set(args.modes.split(","))
             for n in _ints(args.sizes):
                 for parser_name in parsers:
-                    asyncio.run(_prepare(url, "incremental", n, keep_rows=n in rows_at))
-                    row = _child(url, "state", args.looks, args.batch, parser_name)
-                    if row is not None:
-                        _print({**row, "n": n}, args.json)
-                if n in rows_at:
+                    for mode in ("state", "folded"):
+                        if mode not in modes:
+                            continue
+                        asyncio.run(_prepare(url, "incremental", n, keep_rows=n in rows_at))
+                        row = _child(url, mode, args.looks, args.batch, parser_name, args.ticks)
+                        if row is not None:
+                            _print({**row, "n": n}, args.json)
+                if n in rows_at and "incremental" in modes:
                     asyncio.run(_prepare(url, "incremental", n))
                     row = _child(url, "incremental", args.looks, args.batch)
                     if row is not None:
                         _print({**row, "n": n}, args.json)
-            for n in _ints(args.full_sizes):
+            for n in _ints(args.full_sizes) if modes & {"full", "cold"} else []:
                 asyncio.run(_prepare(url, "full", n))
                 for mode in ("full", "cold"):
+                    if mode not in modes:
+                        continue
                     row = _child(url, mode, args.full_looks, args.batch)
                     if row is not None:
                         _print({**row, "n": n}, args.json)

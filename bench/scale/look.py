@@ -11,6 +11,11 @@
 - ``state``: as ``incremental``, but the look is the controller's: the fold moves the decision
   state forward (analysis/evidence_state.py) and ``decide_from_state`` reads only it (and the
   feedback rows): no pair or judged row is read.
+- ``folded``: the look of ``tunegate decide --loop`` with its continuous folder
+  (analysis/folder.py): the minute's ``B`` pairs arrive in ``--ticks`` slices, each folded as the
+  folder does, and the look folds only the last slice (what arrived since the last tick) and
+  decides from the state. The folds between looks are reported too: their CPU per look interval
+  (this process's and redis-server's) and their median wall time per tick.
 
 ``--parser`` picks redis-py's reply parser: ``python`` (its pure-Python RESP parser),
 ``hiredis`` (needs the hiredis package) or ``default`` (hiredis when installed).
@@ -92,8 +97,38 @@ async def _state_look(client: aioredis.Redis) -> dict[str, float]:
     }
 
 
+async def _fold_between(client: aioredis.Redis, batch: int, ticks: int, k: int) -> dict[str, float]:
+    """The continuous folder's ticks of one look interval: ``ticks - 1`` slices of the interval's
+    ``batch`` pairs, each folded as it arrives; the last slice is written and left to the look."""
+    config = experiment()
+    server = int((await client.info("server"))["process_id"])
+    size = batch // ticks
+    cpu = server_cpu = 0.0
+    tick_ms: list[float] = []
+    for t in range(ticks):
+        start = NOW - 60 + t * 60 / ticks
+        await write_full(
+            client, EXPERIMENT, size, prefix=f"look{k}-{t}-", start=start, seed=k * ticks + t
+        )
+        if t == ticks - 1:
+            break  # what arrived since the last tick: the look folds it
+        cpu0, server0, started = time.process_time(), _cpu_s(server), time.perf_counter()
+        store = EvidenceStore(
+            client, EXPERIMENT, policy=config.policy, stage=(0.0, config.ab_weight)
+        )
+        await store.catch_up()
+        tick_ms.append(1e3 * (time.perf_counter() - started))
+        cpu += time.process_time() - cpu0
+        server_cpu += _cpu_s(server) - server0
+    return {
+        "tick_ms": float(np.median(tick_ms)) if tick_ms else 0.0,
+        "between_cpu_ms": 1e3 * cpu,
+        "between_redis_cpu_ms": 1e3 * server_cpu,
+    }
+
+
 async def _look(client: aioredis.Redis, mode: str) -> dict[str, float]:
-    if mode == "state":
+    if mode in ("state", "folded"):
         return await _state_look(client)
     config = experiment()
     started = time.perf_counter()
@@ -123,7 +158,7 @@ _PARSERS = {"python": _AsyncRESP2Parser, "hiredis": _AsyncHiredisParser}
 
 
 async def main(
-    url: str, mode: str, looks: int, batch: int, parser: str = "default"
+    url: str, mode: str, looks: int, batch: int, parser: str = "default", ticks: int = 30
 ) -> dict[str, object]:
     extra = {"parser_class": _PARSERS[parser]} if parser in _PARSERS else {}
     client = aioredis.Redis.from_url(url, **extra)  # type: ignore[arg-type]  # kwargs pass through
@@ -132,24 +167,28 @@ async def main(
         rss_before = _status_mb("VmRSS")
         rows: list[dict[str, float]] = []
         peaks: list[float] = []
+        between: list[dict[str, float]] = []
         for k in range(looks):
-            if mode in ("incremental", "state"):
+            if mode == "folded":
+                between.append(await _fold_between(client, batch, ticks, k))
+            elif mode in ("incremental", "state"):
                 await write_full(
                     client, EXPERIMENT, batch, prefix=f"look{k}-", start=NOW - 60, seed=100 + k
                 )
             elif mode == "cold":
                 await EvidenceStore(client, EXPERIMENT).reset()
             _reset_peak()
-            rows.append(await _look(client, mode))
+            rows.append(await _look(client, mode) | (between[-1] if between else {}))
             peaks.append(_status_mb("VmHWM"))
-            if mode in ("incremental", "state"):
+            if mode in ("incremental", "state", "folded"):
                 for stream in (keys.pairs(EXPERIMENT), keys.verdicts(EXPERIMENT)):
                     await client.xtrim(stream, maxlen=0)
         out: dict[str, object] = {"mode": mode, "looks": looks, "judged": rows[-1]["judged"]}
         out["parser"] = client.connection_pool.connection_kwargs.get("parser_class", DefaultParser)
         out["parser"] = getattr(out["parser"], "__name__", str(out["parser"]))
         medians = ("total_ms", "fold_ms", "read_ms", "decide_ms", "fold_us_per_entry")
-        for key in (*medians, "fold_cpu_ms", "redis_cpu_ms"):
+        cpus = ("fold_cpu_ms", "redis_cpu_ms", "tick_ms", "between_cpu_ms", "between_redis_cpu_ms")
+        for key in (*medians, *cpus):
             if key in rows[0]:
                 out[key] = float(np.median([r[key] for r in rows]))
         out["rss_before_mb"] = rss_before
@@ -162,10 +201,11 @@ async def main(
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(prog="python -m bench.scale.look")
     parser.add_argument("url")
-    parser.add_argument("mode", choices=["incremental", "cold", "full", "state"])
+    parser.add_argument("mode", choices=["incremental", "cold", "full", "state", "folded"])
     parser.add_argument("--looks", type=int, default=3)
     parser.add_argument("--batch", type=int, default=6000)
     parser.add_argument("--parser", choices=["default", "python", "hiredis"], default="default")
+    parser.add_argument("--ticks", type=int, default=30, help="folder ticks per look (folded)")
     args = parser.parse_args()
-    result = asyncio.run(main(args.url, args.mode, args.looks, args.batch, args.parser))
+    result = asyncio.run(main(args.url, args.mode, args.looks, args.batch, args.parser, args.ticks))
     print(json.dumps(result))
