@@ -61,48 +61,40 @@ async def _seed(client: aioredis.Redis) -> None:
     await pipe.execute()
 
 
-async def test_step_waits_for_approval_then_approve_applies(redis_url):
-    client = aioredis.Redis.from_url(redis_url)
-    try:
-        await _seed(client)
-        registry = CollectorRegistry()
-        metrics = ControllerMetrics(registry)
-        metrics.touch("exp")
-        controller = Controller(_settings(redis_url).experiments, client, metrics)
-        decision = await controller.step("exp", apply=False)
-        assert decision.action is Action.START_AB and decision.needs_approval
-        assert await read_state(client, "exp") is None
-        stored = await client.xrange(keys.decisions("exp"))
-        assert decode_decision(stored[-1][1]).action is Action.START_AB  # type: ignore[index, arg-type]  # redis-py's loose reply type
-        assert (
-            registry.get_sample_value(
-                "tunegate_decisions_total", {"experiment": "exp", "action": "start_ab"}
-            )
-            == 1.0
+async def test_step_waits_for_approval_then_approve_applies(redis_url, aredis):
+    await _seed(aredis)
+    registry = CollectorRegistry()
+    metrics = ControllerMetrics(registry)
+    metrics.touch("exp")
+    controller = Controller(_settings(redis_url).experiments, aredis, metrics)
+    decision = await controller.step("exp", apply=False)
+    assert decision.action is Action.START_AB and decision.needs_approval
+    assert await read_state(aredis, "exp") is None
+    stored = await aredis.xrange(keys.decisions("exp"))
+    assert decode_decision(stored[-1][1]).action is Action.START_AB
+    assert (
+        registry.get_sample_value(
+            "tunegate_decisions_total", {"experiment": "exp", "action": "start_ab"}
         )
-        approved = await controller.approve("exp")
-        assert approved is not None and approved.applied
-        state = await read_state(client, "exp")
-        assert state is not None and state.stage is Stage.AB and state.ab_weight == 0.01
-        audit = await read_audit(client, "exp")
-        assert audit[-1].actor == "operator"
-        assert await controller.approve("exp") is None  # nothing left to approve
-    finally:
-        await client.aclose()
+        == 1.0
+    )
+    approved = await controller.approve("exp")
+    assert approved is not None and approved.applied
+    state = await read_state(aredis, "exp")
+    assert state is not None and state.stage is Stage.AB and state.ab_weight == 0.01
+    audit = await read_audit(aredis, "exp")
+    assert audit[-1].actor == "operator"
+    assert await controller.approve("exp") is None  # nothing left to approve
 
 
-async def test_auto_apply_changes_the_stage_as_controller(redis_url):
-    client = aioredis.Redis.from_url(redis_url)
-    try:
-        await _seed(client)
-        decision = await Controller(_settings(redis_url, auto_apply=True).experiments, client).step(
-            "exp", apply=False
-        )
-        assert decision.applied and not decision.needs_approval
-        state = await read_state(client, "exp")
-        assert state is not None and state.stage is Stage.AB and state.updated_by == "controller"
-    finally:
-        await client.aclose()
+async def test_auto_apply_changes_the_stage_as_controller(redis_url, aredis):
+    await _seed(aredis)
+    decision = await Controller(_settings(redis_url, auto_apply=True).experiments, aredis).step(
+        "exp", apply=False
+    )
+    assert decision.applied and not decision.needs_approval
+    state = await read_state(aredis, "exp")
+    assert state is not None and state.stage is Stage.AB and state.updated_by == "controller"
 
 
 @pytest.fixture

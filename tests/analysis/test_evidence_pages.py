@@ -231,31 +231,27 @@ async def _write_clean(client: aioredis.Redis, n: int) -> None:
     await pipe.execute()
 
 
-async def test_a_store_folding_decoded_pages_equals_the_full_read(redis_url: str) -> None:
-    client = aioredis.Redis.from_url(redis_url)
-    try:
-        await _write_clean(client, 900)
-        policy = experiment().policy
-        store = EvidenceStore(client, "exp", page=64, policy=policy)
-        assert await store.catch_up() > 0
-        inc = await store.evidence()
-        full = await load_evidence(client, "exp")
-        # pairs arrive in time order: equal arrays; a verdict arriving pages after its pair keeps
-        # its row where the pair was first judged (stream order), the full read sorts by time
-        _assert_same_evidence(dataclasses.replace(full, judge=inc.judge), inc)
-        fj, ij = full.judge, inc.judge
-        assert sorted(zip(fj.times, fj.scores, strict=True)) == sorted(
-            zip(ij.times, ij.scores, strict=True)
-        )
-        assert (fj.pairwise, fj.inconsistent, fj.bad_scores) == (
-            ij.pairwise,
-            ij.inconsistent,
-            ij.bad_scores,
-        )
-        assert inc.judge.bad_scores > 0 and inc.bad_entries == 0
-        # the state counted each judged pair once, each pair once
-        state, counters = await store.decision_state()
-        assert state.judge.n == inc.judge.n and state.pairs == inc.pairs.n
-        assert counters["bad_scores"] == inc.judge.bad_scores
-    finally:
-        await client.aclose()
+async def test_a_store_folding_decoded_pages_equals_the_full_read(aredis: aioredis.Redis) -> None:
+    await _write_clean(aredis, 900)
+    policy = experiment().policy
+    store = EvidenceStore(aredis, "exp", page=64, policy=policy)
+    assert await store.catch_up() > 0
+    inc = await store.evidence()
+    full = await load_evidence(aredis, "exp")
+    # pairs arrive in time order: equal arrays; a verdict arriving pages after its pair keeps
+    # its row where the pair was first judged (stream order), the full read sorts by time
+    _assert_same_evidence(dataclasses.replace(full, judge=inc.judge), inc)
+    fj, ij = full.judge, inc.judge
+    assert sorted(zip(fj.times, fj.scores, strict=True)) == sorted(
+        zip(ij.times, ij.scores, strict=True)
+    )
+    assert (fj.pairwise, fj.inconsistent, fj.bad_scores) == (
+        ij.pairwise,
+        ij.inconsistent,
+        ij.bad_scores,
+    )
+    assert inc.judge.bad_scores > 0 and inc.bad_entries == 0
+    # the state counted each judged pair once, each pair once
+    state, counters = await store.decision_state()
+    assert state.judge.n == inc.judge.n and state.pairs == inc.pairs.n
+    assert counters["bad_scores"] == inc.judge.bad_scores

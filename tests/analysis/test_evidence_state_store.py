@@ -27,32 +27,28 @@ from tunegate.records import ExperimentState, Stage, Verdict, encode
 AB = ExperimentState(stage=Stage.AB, ab_weight=0.3, version=2, updated_at=NOW - 5000)
 
 
-async def test_the_state_decision_equals_the_full_read(redis_url):
-    client = aioredis.Redis.from_url(redis_url)
-    try:
-        await _write(client, 600)
-        full = await load_evidence(client, "exp")
-        for live, policy in ((None, {}), (AB, {"min_pairs": 100, "min_rollback_pairs": 50})):
-            await EvidenceStore(client, "exp").reset()  # each policy's state from the first pair
-            config = experiment(**policy)
-            stage = (live.updated_at, live.ab_weight) if live else (0.0, config.ab_weight)
-            look = await state_look(client, "exp", config.policy, stage)
-            assert look is not None
-            state, counters, feedback = look
-            assert state.judge.n == 600 and state.pairs == 600
-            a = decide(config, live, full, NOW)
-            b = decide_from_state(config, live, state, feedback, counters, NOW)
-            assert (a.action, a.stage_after, a.weight_after) == (
-                b.action,
-                b.stage_after,
-                b.weight_after,
-            )
-            _close(_without_latency(b.evidence), _without_latency(a.evidence))
-            assert b.evidence["exposure"] == a.evidence["exposure"] and (live is None) == (
-                b.evidence["srm"] is None
-            )
-    finally:
-        await client.aclose()
+async def test_the_state_decision_equals_the_full_read(aredis):
+    await _write(aredis, 600)
+    full = await load_evidence(aredis, "exp")
+    for live, policy in ((None, {}), (AB, {"min_pairs": 100, "min_rollback_pairs": 50})):
+        await EvidenceStore(aredis, "exp").reset()  # each policy's state from the first pair
+        config = experiment(**policy)
+        stage = (live.updated_at, live.ab_weight) if live else (0.0, config.ab_weight)
+        look = await state_look(aredis, "exp", config.policy, stage)
+        assert look is not None
+        state, counters, feedback = look
+        assert state.judge.n == 600 and state.pairs == 600
+        a = decide(config, live, full, NOW)
+        b = decide_from_state(config, live, state, feedback, counters, NOW)
+        assert (a.action, a.stage_after, a.weight_after) == (
+            b.action,
+            b.stage_after,
+            b.weight_after,
+        )
+        _close(_without_latency(b.evidence), _without_latency(a.evidence))
+        assert b.evidence["exposure"] == a.evidence["exposure"] and (live is None) == (
+            b.evidence["srm"] is None
+        )
 
 
 async def test_killed_folds_and_two_replicas_leave_the_uninterrupted_state(redis_url):
@@ -108,22 +104,18 @@ async def test_a_late_better_verdict_replaces_the_row_but_not_the_state(redis_ur
         await client.aclose()
 
 
-async def test_a_new_policy_rebuilds_and_a_new_stage_restarts_the_srm(redis_url):
-    client = aioredis.Redis.from_url(redis_url)
-    try:
-        await _write(client, 200, seed=5)
-        store = EvidenceStore(client, "exp", policy=experiment().policy, stage=(0.0, 0.3))
-        await store.catch_up()
-        first, _ = await store.decision_state()
-        assert first.srm.n == 200
-        other = experiment(min_pairs=50).policy
-        rebuilt = EvidenceStore(client, "exp", policy=other, stage=(NOW, 0.5))
-        assert await rebuilt.catch_up() == 0  # nothing new: rebuilt from the rows
-        state, _ = await rebuilt.decision_state()
-        assert state.params["burn"] == 50 and state.judge.n == first.judge.n
-        assert (state.srm.since, state.srm.weight, state.srm.n) == (NOW, 0.5, 0)
-    finally:
-        await client.aclose()
+async def test_a_new_policy_rebuilds_and_a_new_stage_restarts_the_srm(aredis):
+    await _write(aredis, 200, seed=5)
+    store = EvidenceStore(aredis, "exp", policy=experiment().policy, stage=(0.0, 0.3))
+    await store.catch_up()
+    first, _ = await store.decision_state()
+    assert first.srm.n == 200
+    other = experiment(min_pairs=50).policy
+    rebuilt = EvidenceStore(aredis, "exp", policy=other, stage=(NOW, 0.5))
+    assert await rebuilt.catch_up() == 0  # nothing new: rebuilt from the rows
+    state, _ = await rebuilt.decision_state()
+    assert state.params["burn"] == 50 and state.judge.n == first.judge.n
+    assert (state.srm.since, state.srm.weight, state.srm.n) == (NOW, 0.5, 0)
 
 
 async def test_a_fold_without_a_policy_keeps_the_state_current(redis_url):
@@ -147,16 +139,12 @@ async def test_a_fold_without_a_policy_keeps_the_state_current(redis_url):
         await client.aclose()
 
 
-async def test_the_controller_decides_from_the_state(redis_url):
-    client = aioredis.Redis.from_url(redis_url)
-    try:
-        await _write(client, 300, seed=6)
-        config = experiment()
-        decision = await Controller([config], client).step("exp", apply=False)
-        raw = await client.hget(keys.evidence_meta("exp"), "decision-state")
-        assert raw is not None and json.loads(raw)["judge"]["n"] == 300
-        assert decision.evidence["judge"]["n"] == 300  # type: ignore[index]
-        row_based = await Controller([config], client, incremental=False).step("exp", apply=False)
-        assert (decision.action, decision.stage_after) == (row_based.action, row_based.stage_after)
-    finally:
-        await client.aclose()
+async def test_the_controller_decides_from_the_state(aredis):
+    await _write(aredis, 300, seed=6)
+    config = experiment()
+    decision = await Controller([config], aredis).step("exp", apply=False)
+    raw = await aredis.hget(keys.evidence_meta("exp"), "decision-state")
+    assert raw is not None and json.loads(raw)["judge"]["n"] == 300
+    assert decision.evidence["judge"]["n"] == 300  # type: ignore[index]
+    row_based = await Controller([config], aredis, incremental=False).step("exp", apply=False)
+    assert (decision.action, decision.stage_after) == (row_based.action, row_based.stage_after)

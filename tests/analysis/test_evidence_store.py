@@ -152,116 +152,96 @@ def _assert_same_evidence(full: Evidence, inc: Evidence) -> None:
     assert (full.dead_letters, full.bad_entries) == (inc.dead_letters, inc.bad_entries)
 
 
-async def test_incremental_evidence_and_decision_equal_the_full_read(redis_url):
-    client = aioredis.Redis.from_url(redis_url)
-    try:
-        await _write(client, 600)
-        # small pages: a pair's two verdicts fall on both sides of a page boundary
-        store = EvidenceStore(client, "exp", page=7)
-        assert await store.catch_up() > 600
-        inc = await store.evidence()
-        full = await load_evidence(client, "exp")
-        assert inc.judge.n == 600 and inc.pairs.n == 600 and inc.bad_entries == 2 * 7
-        assert not np.isnan(inc.pairs.tokens[Arm.CANDIDATE]).all()
-        _assert_same_evidence(full, inc)
-        for policy in ({}, {"min_pairs": 100, "min_rollback_pairs": 50}):
-            config = experiment(**policy)
-            a = decide(config, None, full, NOW).model_dump()
-            b = decide(config, None, inc, NOW).model_dump()
-            assert a == b
-        # a second look folds nothing new and reads the same
-        await _write(client, 0)
-        assert await store.catch_up() == 0
-        _assert_same_evidence(full, await incremental_evidence(client, "exp"))
-    finally:
-        await client.aclose()
+async def test_incremental_evidence_and_decision_equal_the_full_read(aredis):
+    await _write(aredis, 600)
+    # small pages: a pair's two verdicts fall on both sides of a page boundary
+    store = EvidenceStore(aredis, "exp", page=7)
+    assert await store.catch_up() > 600
+    inc = await store.evidence()
+    full = await load_evidence(aredis, "exp")
+    assert inc.judge.n == 600 and inc.pairs.n == 600 and inc.bad_entries == 2 * 7
+    assert not np.isnan(inc.pairs.tokens[Arm.CANDIDATE]).all()
+    _assert_same_evidence(full, inc)
+    for policy in ({}, {"min_pairs": 100, "min_rollback_pairs": 50}):
+        config = experiment(**policy)
+        a = decide(config, None, full, NOW).model_dump()
+        b = decide(config, None, inc, NOW).model_dump()
+        assert a == b
+    # a second look folds nothing new and reads the same
+    await _write(aredis, 0)
+    assert await store.catch_up() == 0
+    _assert_same_evidence(full, await incremental_evidence(aredis, "exp"))
 
 
-async def test_a_look_folds_only_what_is_new(redis_url):
-    client = aioredis.Redis.from_url(redis_url)
-    try:
-        await _write(client, 200, seed=1)
-        store = EvidenceStore(client, "exp")
-        first = await store.catch_up()
-        await _write(client, 50, seed=2, start=NOW - 100)
-        second = await store.catch_up()
-        assert second < first / 3
-        _assert_same_evidence(await load_evidence(client, "exp"), await store.evidence())
-    finally:
-        await client.aclose()
+async def test_a_look_folds_only_what_is_new(aredis):
+    await _write(aredis, 200, seed=1)
+    store = EvidenceStore(aredis, "exp")
+    first = await store.catch_up()
+    await _write(aredis, 50, seed=2, start=NOW - 100)
+    second = await store.catch_up()
+    assert second < first / 3
+    _assert_same_evidence(await load_evidence(aredis, "exp"), await store.evidence())
 
 
-async def test_cancelled_folds_and_concurrent_replicas_count_exactly(redis_url):
-    client = aioredis.Redis.from_url(redis_url)
-    try:
-        await _write(client, 800, seed=3)
-        rng = np.random.default_rng(0)
-        cancelled = 0
-        for _ in range(30):  # a controller killed at random points of its fold
-            task = asyncio.create_task(EvidenceStore(client, "exp", page=11).catch_up())
-            await asyncio.sleep(float(rng.uniform(0, 0.01)))
-            if not task.done():
-                task.cancel()
-                cancelled += 1
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        assert cancelled > 0
-        # two replicas take over at once: WATCH lets one commit each page
-        a, b = EvidenceStore(client, "exp", page=13), EvidenceStore(client, "exp", page=13)
-        await asyncio.gather(a.catch_up(), b.catch_up())
-        inc = await a.evidence()
-        assert inc.pairs.n == 800 and inc.judge.n == 800
-        _assert_same_evidence(await load_evidence(client, "exp"), inc)
-    finally:
-        await client.aclose()
+async def test_cancelled_folds_and_concurrent_replicas_count_exactly(aredis):
+    await _write(aredis, 800, seed=3)
+    rng = np.random.default_rng(0)
+    cancelled = 0
+    for _ in range(30):  # a controller killed at random points of its fold
+        task = asyncio.create_task(EvidenceStore(aredis, "exp", page=11).catch_up())
+        await asyncio.sleep(float(rng.uniform(0, 0.01)))
+        if not task.done():
+            task.cancel()
+            cancelled += 1
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    assert cancelled > 0
+    # two replicas take over at once: WATCH lets one commit each page
+    a, b = EvidenceStore(aredis, "exp", page=13), EvidenceStore(aredis, "exp", page=13)
+    await asyncio.gather(a.catch_up(), b.catch_up())
+    inc = await a.evidence()
+    assert inc.pairs.n == 800 and inc.judge.n == 800
+    _assert_same_evidence(await load_evidence(aredis, "exp"), inc)
 
 
-async def test_a_late_better_verdict_replaces_the_pairs_row(redis_url):
-    client = aioredis.Redis.from_url(redis_url)
-    try:
-        await _write(client, 30, seed=4)
-        store = EvidenceStore(client, "exp")
-        await store.catch_up()
-        before = await store.evidence()
-        pid = "4-0"  # judged by pairwise first, then exact: pairwise stays; add a newer pairwise
-        late = Verdict(
-            pair_id=pid, experiment="exp", scorer="pairwise", judge_version="j2",
-            time=NOW, score=0.0, category="task",
+async def test_a_late_better_verdict_replaces_the_pairs_row(aredis):
+    await _write(aredis, 30, seed=4)
+    store = EvidenceStore(aredis, "exp")
+    await store.catch_up()
+    before = await store.evidence()
+    pid = "4-0"  # judged by pairwise first, then exact: pairwise stays; add a newer pairwise
+    late = Verdict(
+        pair_id=pid, experiment="exp", scorer="pairwise", judge_version="j2",
+        time=NOW, score=0.0, category="task",
+    )  # fmt: skip
+    low = Verdict(
+        pair_id=pid, experiment="exp", scorer="zzz", judge_version="1", time=NOW + 1,
+        score=1.0, category="task",
+    )  # fmt: skip
+    for v in (late, low):
+        await aredis.xadd(keys.verdicts("exp"), encode(v))
+    await store.catch_up()
+    after = await store.evidence()
+    assert after.judge.n == before.judge.n  # replaced, not added
+    assert after.judge.scores[0] == 0.0 and after.judge.times[0] == NOW
+    assert after.judge.pairwise == before.judge.pairwise + 1
+    full = await load_evidence(aredis, "exp")
+    assert sorted(full.judge.scores) == sorted(after.judge.scores)
+
+
+async def test_a_flood_of_category_names_is_bounded(aredis):
+    pipe = aredis.pipeline(transaction=False)
+    for i in range(MAX_NAMES + 200):
+        v = Verdict(
+            pair_id=f"p{i}", experiment="exp", scorer="pairwise", judge_version="1",
+            time=NOW + i, score=1.0, category=f"cat-{i}",
         )  # fmt: skip
-        low = Verdict(
-            pair_id=pid, experiment="exp", scorer="zzz", judge_version="1", time=NOW + 1,
-            score=1.0, category="task",
-        )  # fmt: skip
-        for v in (late, low):
-            await client.xadd(keys.verdicts("exp"), encode(v))  # type: ignore[arg-type]
-        await store.catch_up()
-        after = await store.evidence()
-        assert after.judge.n == before.judge.n  # replaced, not added
-        assert after.judge.scores[0] == 0.0 and after.judge.times[0] == NOW
-        assert after.judge.pairwise == before.judge.pairwise + 1
-        full = await load_evidence(client, "exp")
-        assert sorted(full.judge.scores) == sorted(after.judge.scores)
-    finally:
-        await client.aclose()
-
-
-async def test_a_flood_of_category_names_is_bounded(redis_url):
-    client = aioredis.Redis.from_url(redis_url)
-    try:
-        pipe = client.pipeline(transaction=False)
-        for i in range(MAX_NAMES + 200):
-            v = Verdict(
-                pair_id=f"p{i}", experiment="exp", scorer="pairwise", judge_version="1",
-                time=NOW + i, score=1.0, category=f"cat-{i}",
-            )  # fmt: skip
-            pipe.xadd(keys.verdicts("exp"), encode(v))  # type: ignore[arg-type]
-        await pipe.execute()
-        inc = await incremental_evidence(client, "exp")
-        assert inc.judge.n == MAX_NAMES + 200
-        assert len(set(inc.judge.categories)) < MAX_NAMES
-        assert inc.judge.categories[-1] == OVERFLOW
-    finally:
-        await client.aclose()
+        pipe.xadd(keys.verdicts("exp"), encode(v))
+    await pipe.execute()
+    inc = await incremental_evidence(aredis, "exp")
+    assert inc.judge.n == MAX_NAMES + 200
+    assert len(set(inc.judge.categories)) < MAX_NAMES
+    assert inc.judge.categories[-1] == OVERFLOW
 
 
 def test_bad_arguments_are_refused():
@@ -269,26 +249,22 @@ def test_bad_arguments_are_refused():
         EvidenceStore(aioredis.Redis(), "exp", page=0)
 
 
-async def test_labels_join_their_judged_rows_as_the_full_read_does(redis_url):
+async def test_labels_join_their_judged_rows_as_the_full_read_does(aredis):
     """The judge-corrected estimate reads the same labelled pairs through the store."""
-    client = aioredis.Redis.from_url(redis_url)
-    try:
-        await _write(client, 300)
-        pipe = client.pipeline(transaction=False)
-        for i in range(0, 300, 6):  # 50 labels: people prefer the control on every other one
-            winner = Winner.CONTROL if i % 12 else Winner.CANDIDATE
-            label = HumanLabel(pair_id=f"0-{i}", experiment="exp", time=NOW, winner=winner)
-            pipe.xadd(keys.labels("exp"), encode(label))  # type: ignore[arg-type]
-        label = HumanLabel(pair_id="never-judged", experiment="exp", time=NOW, winner=Winner.TIE)
-        pipe.xadd(keys.labels("exp"), encode(label))  # type: ignore[arg-type]
-        await pipe.execute()
-        full = await load_evidence(client, "exp")
-        inc = await incremental_evidence(client, "exp")
-        assert inc.labels.pair_ids == full.labels.pair_ids and len(inc.labels.pair_ids) == 51
-        config = experiment(judge_estimate="corrected", min_labels=30)
-        a = decide(config, None, full, NOW).evidence["corrected"]
-        b = decide(config, None, inc, NOW).evidence["corrected"]
-        assert isinstance(a, dict) and a["labelled"] == 50
-        assert a == b
-    finally:
-        await client.aclose()
+    await _write(aredis, 300)
+    pipe = aredis.pipeline(transaction=False)
+    for i in range(0, 300, 6):  # 50 labels: people prefer the control on every other one
+        winner = Winner.CONTROL if i % 12 else Winner.CANDIDATE
+        label = HumanLabel(pair_id=f"0-{i}", experiment="exp", time=NOW, winner=winner)
+        pipe.xadd(keys.labels("exp"), encode(label))
+    label = HumanLabel(pair_id="never-judged", experiment="exp", time=NOW, winner=Winner.TIE)
+    pipe.xadd(keys.labels("exp"), encode(label))
+    await pipe.execute()
+    full = await load_evidence(aredis, "exp")
+    inc = await incremental_evidence(aredis, "exp")
+    assert inc.labels.pair_ids == full.labels.pair_ids and len(inc.labels.pair_ids) == 51
+    config = experiment(judge_estimate="corrected", min_labels=30)
+    a = decide(config, None, full, NOW).evidence["corrected"]
+    b = decide(config, None, inc, NOW).evidence["corrected"]
+    assert isinstance(a, dict) and a["labelled"] == 50
+    assert a == b

@@ -51,20 +51,16 @@ async def _one_shot(client: aioredis.Redis, page: int = 1_000_000) -> bytes:
     return await _state_json(client)
 
 
-async def test_interleaved_folds_leave_exactly_the_one_shot_state(redis_url):
-    client = aioredis.Redis.from_url(redis_url)
-    try:
-        folder = _folder(client, page=37)  # pages that split every slice
-        for k in range(12):  # twelve slices of traffic, a fold after each
-            await _write(client, 40 + 7 * k, seed=k, start=NOW - 900 + 100 * k)
-            await folder.fold_once()
-        interleaved = await _state_json(client)
-        assert folder.folded > 0
-        state, _ = await EvidenceStore(client, "exp", policy=CONFIG.policy).decision_state()
-        assert state.pairs == sum(40 + 7 * k for k in range(12))
-        _close(json.loads(interleaved), json.loads(await _one_shot(client)))
-    finally:
-        await client.aclose()
+async def test_interleaved_folds_leave_exactly_the_one_shot_state(aredis):
+    folder = _folder(aredis, page=37)  # pages that split every slice
+    for k in range(12):  # twelve slices of traffic, a fold after each
+        await _write(aredis, 40 + 7 * k, seed=k, start=NOW - 900 + 100 * k)
+        await folder.fold_once()
+    interleaved = await _state_json(aredis)
+    assert folder.folded > 0
+    state, _ = await EvidenceStore(aredis, "exp", policy=CONFIG.policy).decision_state()
+    assert state.pairs == sum(40 + 7 * k for k in range(12))
+    _close(json.loads(interleaved), json.loads(await _one_shot(aredis)))
 
 
 _KILLED = """
@@ -119,20 +115,16 @@ def test_a_folder_killed_mid_way_is_resumed_without_double_counting(redis_url):
     asyncio.run(with_client(resume))
 
 
-async def test_the_running_folder_keeps_the_state_current_without_a_look(redis_url):
-    client = aioredis.Redis.from_url(redis_url)
-    try:
-        async with _folder(client, interval_s=0.05) as folder:
-            await _write(client, 300, seed=4)
+async def test_the_running_folder_keeps_the_state_current_without_a_look(aredis):
+    async with _folder(aredis, interval_s=0.05) as folder:
+        await _write(aredis, 300, seed=4)
 
-            async def folded() -> bool:
-                return folder.folded >= 300
+        async def folded() -> bool:
+            return folder.folded >= 300
 
-            await wait_for(folded, 20, "the folder")
-        state, _ = await EvidenceStore(client, "exp", policy=CONFIG.policy).decision_state()
-        assert state.pairs == 300 and state.judge.n == 300
-    finally:
-        await client.aclose()
+        await wait_for(folded, 20, "the folder")
+    state, _ = await EvidenceStore(aredis, "exp", policy=CONFIG.policy).decision_state()
+    assert state.pairs == 300 and state.judge.n == 300
 
 
 def test_the_decide_loop_folds_between_its_looks(tmp_path: Path, redis_url: str) -> None:

@@ -1,21 +1,13 @@
-"""Judge test fixtures: an async Redis client on the session server and an HTTP judge double."""
+"""Judge test fixtures: an HTTP judge double (the async Redis client is tests/conftest.py's)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import pytest
-import redis.asyncio as aioredis
 
 from bench.servers.judge_double import JudgeDouble
 from cli.server import serve_in_thread
-
-
-@pytest.fixture
-async def aredis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
 
 
 @pytest.fixture
