@@ -50,12 +50,14 @@ log = logging.getLogger(__name__)
 _MAX_BACKOFF_S = 1.0
 _DRAIN_FACTOR = 4  # a backlog drains in batches this many times batch_size
 
-#: KEYS: the pairs stream, the pair's written marker. ARGV: ttl, maxlen, v, json. A pair already
-#: written refreshes its marker's TTL: the dedup window runs from the last try, and the write
-#: moves the connection's replication offset past the first try's (WAIT then covers it).
+#: KEYS: the pairs stream, the pair's written marker. ARGV: ttl, maxlen, then the entry's fields
+#: as name, value, ... (tunegate.records.encode's: ``v``, ``json`` and the outcome field ``o``).
+#: A pair already written refreshes its marker's TTL: the dedup window runs from the last try,
+#: and the write moves the connection's replication offset past the first try's (WAIT then
+#: covers it).
 WRITE_PAIR = """
 if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[1]) then
-  return redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'v', ARGV[3], 'json', ARGV[4])
+  return redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', unpack(ARGV, 3))
 end
 redis.call('EXPIRE', KEYS[2], ARGV[1])
 return false
@@ -246,7 +248,6 @@ class PairLogger(AsyncResource):
     def _command(self, pair: Pair) -> tuple[str | int | bytes, ...]:
         """The EVALSHA of WRITE_PAIR for one pair."""
         assert self._sha is not None
-        fields = encode(pair)
         return (
             "EVALSHA",
             self._sha,
@@ -255,8 +256,7 @@ class PairLogger(AsyncResource):
             keys.pair_written(pair.experiment, pair.id),
             self._dedup_s,
             self._maxlen,
-            fields["v"],
-            fields["json"],
+            *(part for field in encode(pair).items() for part in field),
         )
 
     def _drop_batch(self, reason: str) -> None:
