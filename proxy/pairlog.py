@@ -31,6 +31,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
+from itertools import chain
 
 import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError
@@ -248,6 +249,7 @@ class PairLogger(AsyncResource):
     def _command(self, pair: Pair) -> tuple[str | int | bytes, ...]:
         """The EVALSHA of WRITE_PAIR for one pair."""
         assert self._sha is not None
+        fields: chain[str | bytes] = chain.from_iterable(encode(pair).items())
         return (
             "EVALSHA",
             self._sha,
@@ -256,7 +258,7 @@ class PairLogger(AsyncResource):
             keys.pair_written(pair.experiment, pair.id),
             self._dedup_s,
             self._maxlen,
-            *(part for field in encode(pair).items() for part in field),
+            *fields,  # name, value, ...
         )
 
     def _drop_batch(self, reason: str) -> None:
