@@ -79,6 +79,9 @@ def _head_problem(head: bytes) -> str | None:
     return "a control byte in the status line"
 
 
+#: The answer headers whose values the client reads (the rest are only relayed).
+_READ_HEADERS = frozenset({b"content-type", b"content-length", b"transfer-encoding"})
+
 #: What a status line starts with (only to name what is wrong with one _STATUS_LINE refused).
 _STATUS_PREFIX = re.compile(rb"HTTP/1\.[01] [1-5][0-9]{2}[ \r]")
 
@@ -230,12 +233,14 @@ class Connection(asyncio.Protocol):
             return  # a trailer of a chunked body: not relayed, not framing
         self.headers.append((name, value))
         lower = name.lower()
+        if lower not in _READ_HEADERS:  # most headers: one set lookup, not three compares
+            return
         if lower == b"content-type":
             self.content_type = value.decode("latin-1")
         elif lower == b"content-length":
             self._lengths += 1
             self._framed = True
-        elif lower == b"transfer-encoding":
+        else:  # transfer-encoding
             if self._te or value.lower() != b"chunked":
                 raise BrokenAnswer("a Transfer-Encoding other than one 'chunked'")
             self._te = True
