@@ -27,6 +27,10 @@ class InvalidHttp(BadRequest):
     code = "invalid_http_request"
 
 
+#: Header names whose value on_header reads.
+_VALUE_READ = frozenset({b"expect", b"transfer-encoding"})
+
+
 class _Refused(Exception):
     """Raised from a parser callback to stop parsing a request over a limit."""
 
@@ -35,6 +39,9 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
     """One client connection; ``limits`` and ``idle`` are set on the per-server subclass."""
 
     limits: ClassVar[EdgeSettings]
+    #: ``limits.max_head_bytes`` and ``limits.max_headers``, read for every header
+    _max_head_bytes: ClassVar[int]
+    _max_headers: ClassVar[int]
     #: connections with no request in progress, oldest first (shared by one server's ones)
     idle: ClassVar[OrderedDict[HardenedHttpToolsProtocol, None]]
     _writer: HeadWithBody | None = None
@@ -167,16 +174,17 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
     def on_header(self, name: bytes, value: bytes) -> None:
         headers = self.headers  # this request's (on_message_begin): its length is the count
         self._parsed = parsed = self._parsed + len(name) + len(value) + 4  # ": " and CRLF
-        limits = self.limits
-        if len(headers) >= limits.max_headers or parsed > limits.max_head_bytes:
+        if parsed > self._max_head_bytes or len(headers) >= self._max_headers:
             self._stop()
         name = name.lower()
-        if name == b"expect" and value.lower() == b"100-continue":
-            self.expect_100_continue = True
-        elif name == b"transfer-encoding" and value.lower() != b"chunked":
-            # llhttp reads other codings as no body at all; h11 and RFC 9112 refuse them
-            self._refused = InvalidHttp("only 'Transfer-Encoding: chunked' is accepted")
-            raise _Refused
+        if name in _VALUE_READ:  # the common header: one set lookup, not two compares
+            if name == b"expect":
+                if value.lower() == b"100-continue":
+                    self.expect_100_continue = True
+            elif value.lower() != b"chunked":  # transfer-encoding
+                # llhttp reads other codings as no body at all; h11 and RFC 9112 refuse them
+                self._refused = InvalidHttp("only 'Transfer-Encoding: chunked' is accepted")
+                raise _Refused
         headers.append((name, value))
 
     def on_headers_complete(self) -> None:

@@ -128,5 +128,11 @@ def http_protocol(edge: EdgeSettings | None = None) -> type[asyncio.Protocol] | 
         return "h11"
     from proxy.http_hardened import HardenedHttpToolsProtocol
 
-    attributes = {"limits": edge if edge is not None else EdgeSettings(), "idle": OrderedDict()}
+    limits = edge if edge is not None else EdgeSettings()
+    attributes = {
+        "limits": limits,
+        "_max_head_bytes": limits.max_head_bytes,
+        "_max_headers": limits.max_headers,
+        "idle": OrderedDict(),
+    }
     return type("HardenedHttpToolsProtocol", (HardenedHttpToolsProtocol,), attributes)

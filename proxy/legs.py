@@ -18,7 +18,7 @@ from proxy.metrics import ProxyMetrics
 from proxy.pairs import PairDraft
 from proxy.streaming import StreamCapture
 from proxy.upstream.base import Upstream
-from tunegate.records import ArmResult
+from tunegate.records import ArmResult, trusted
 
 __all__ = ["ShadowLeg", "arm_result", "call_shadow", "error_reason"]
 
@@ -50,7 +50,8 @@ def arm_result(
         body, truncated = body[:max_bytes], True
     if error is None and status is not None and not 200 <= status < 300:
         error = "status"
-    return ArmResult.model_construct(
+    return trusted(
+        ArmResult,
         upstream=upstream,
         model=model,
         stream=stream,
@@ -62,7 +63,6 @@ def arm_result(
         ttft_s=capture.ttft_s if capture is not None else None,
         itl_mean_s=capture.itl_mean_s if capture is not None else None,
         itl_max_s=capture.itl_max_s if capture is not None else None,
-        # every field given: model_construct looks up the default of each one left out
         prompt_tokens=None,
         completion_tokens=None,
         total_tokens=None,

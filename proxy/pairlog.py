@@ -40,6 +40,7 @@ from proxy.metrics import ProxyMetrics
 from tunegate import keys
 from tunegate.errors import StoreUnavailable
 from tunegate.lifecycle import AsyncResource, stop_task
+from tunegate.outcomes import OUTCOME_FIELD
 from tunegate.records import Pair, encode
 from tunegate.redis import pipeline_then_wait, slot_groups, store_errors, transient
 
@@ -50,12 +51,15 @@ log = logging.getLogger(__name__)
 _MAX_BACKOFF_S = 1.0
 _DRAIN_FACTOR = 4  # a backlog drains in batches this many times batch_size
 
-#: KEYS: the pairs stream, the pair's written marker. ARGV: ttl, maxlen, v, json. A pair already
+#: KEYS: the pairs stream, the pair's written marker. ARGV: ttl, maxlen, and the entry's fields
+#: as tunegate.records.encode gives them: ``v``, ``json`` and the outcome field ``o`` (names
+#: written here: each argument costs redis-py's packer a Python loop turn). A pair already
 #: written refreshes its marker's TTL: the dedup window runs from the last try, and the write
 #: moves the connection's replication offset past the first try's (WAIT then covers it).
 WRITE_PAIR = """
 if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[1]) then
-  return redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'v', ARGV[3], 'json', ARGV[4])
+  return redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*',
+                    'v', ARGV[3], 'json', ARGV[4], 'o', ARGV[5])
 end
 redis.call('EXPIRE', KEYS[2], ARGV[1])
 return false
@@ -246,7 +250,7 @@ class PairLogger(AsyncResource):
     def _command(self, pair: Pair) -> tuple[str | int | bytes, ...]:
         """The EVALSHA of WRITE_PAIR for one pair."""
         assert self._sha is not None
-        fields = encode(pair)
+        fields = encode(pair)  # a proxy-built pair: schema 2, so with its outcome field
         return (
             "EVALSHA",
             self._sha,
@@ -257,6 +261,7 @@ class PairLogger(AsyncResource):
             self._maxlen,
             fields["v"],
             fields["json"],
+            fields[OUTCOME_FIELD],
         )
 
     def _drop_batch(self, reason: str) -> None:

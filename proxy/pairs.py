@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 
 from proxy.extract import RequestFacts
-from tunegate.records import Arm, ArmResult, Endpoint, Pair
+from tunegate.records import PAIR_SCHEMA_VERSION, Arm, ArmResult, Endpoint, Pair, trusted
 from tunegate.responses import usage_counts
 
 __all__ = ["PairDraft", "new_pair_id"]
@@ -94,7 +94,9 @@ class PairDraft:
         for result in (control, candidate):
             if result is not None and result.ok and result.body:
                 _count_tokens(result)
-        return Pair.model_construct(
+        return trusted(
+            Pair,
+            schema_version=PAIR_SCHEMA_VERSION,
             id=self.id,
             experiment=self.experiment,
             time=self.time,

@@ -22,6 +22,7 @@ from tunegate.records import (
     decode_human_label,
     decode_pair,
     encode,
+    trusted,
 )
 from tunegate.responses import parse_response
 
@@ -155,3 +156,43 @@ def test_embeddings_parse_from_floats_and_from_the_sdks_base64() -> None:
     bad = json.dumps({"data": [{"embedding": "not base64!"}]})
     with pytest.raises(RecordError):
         parse_response(ArmResult(upstream="u", model="m", status=200, body=bad))
+
+
+def _every_field(model: type[ArmResult] | type[Pair]) -> dict[str, object]:
+    """A value for every field of ``model``: its default, or one of its exact type."""
+    arm = ArmResult(upstream="u", model="m", status=200, body="{}", latency_s=0.5)
+    given = {"upstream": "u", "model": "m", "id": "p1", "experiment": "exp",
+             "endpoint": Endpoint.CHAT, "request": "{}", "served_arm": Arm.CANDIDATE,
+             "control": arm, "time": 12.5}  # fmt: skip
+    return {
+        name: given[name] if name in given else field.get_default(call_default_factory=True)
+        for name, field in model.model_fields.items()
+    }
+
+
+@pytest.mark.parametrize("model", [ArmResult, Pair])
+def test_trusted_builds_what_model_construct_builds(model: type[ArmResult] | type[Pair]) -> None:
+    assert not model.__pydantic_post_init__ and not model.__private_attributes__
+    values = _every_field(model)
+    built = trusted(model, **values)
+    reference = model.model_construct(**values)  # type: ignore[arg-type]  # values by name
+    assert built == reference and type(built) is model
+    assert built.model_fields_set == reference.model_fields_set == set(model.model_fields)
+    assert built.model_dump_json() == reference.model_dump_json()
+    if isinstance(built, Pair) and isinstance(reference, Pair):
+        assert encode(built) == encode(reference)  # the stream fields, outcome included
+    assert built.model_extra is None and built.__pydantic_private__ is None
+    field = "category" if model is Pair else "ttft_s"
+    setattr(built, field, None)  # assignment works as on a validated record
+    assert field in built.model_fields_set
+
+
+@pytest.mark.parametrize("change", ["missing", "extra"])
+def test_trusted_refuses_anything_but_every_field(change: str) -> None:
+    values = _every_field(ArmResult)
+    if change == "missing":
+        del values["ttft_s"]
+    else:
+        values["colour"] = "red"
+    with pytest.raises(TypeError, match="ttft_s" if change == "missing" else "colour"):
+        trusted(ArmResult, **values)

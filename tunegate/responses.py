@@ -99,6 +99,8 @@ def usage_counts(result: ArmResult) -> dict[str, int]:
         if not result.stream:
             body = orjson.loads(result.body)
             return _usage(body.get("usage")) if isinstance(body, dict) else {}
+        if '"usage"' not in result.body:  # a stream without usage (the default): no line to scan
+            return {}
         for line in reversed(result.body.splitlines()):
             if line.startswith("data:") and '"usage"' in line:
                 chunk = orjson.loads(line[5:].strip())

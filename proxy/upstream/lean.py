@@ -39,7 +39,7 @@ from proxy.errors import (
     UpstreamUnavailable,
 )
 from proxy.upstream.base import Headers, UpstreamResponse, bearer, relayable
-from proxy.upstream.wire import Connection, ConnectionPool, ServerClosed, request_head
+from proxy.upstream.wire import Connection, ConnectionPool, ServerClosed, checked_head, framing
 
 __all__ = ["LeanHttpUpstream", "LeanStream"]
 
@@ -49,6 +49,11 @@ _OWN_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connec
 _REFUSED_HOLD_S = 0.1
 #: The server closed or reset the connection after it was established.
 _RESETS = (ConnectionResetError, ConnectionAbortedError, BrokenPipeError, ServerClosed)
+#: Checked request heads kept per upstream (each at most _HEAD_KEPT_BYTES): the method, path and
+#: headers of most requests repeat, so the head is built and checked once, not twice a request.
+#: Full, the cache is emptied (headers unique per request, e.g. a request id, only refill it).
+_HEADS_KEPT = 512
+_HEAD_KEPT_BYTES = 4096
 
 
 @contextlib.contextmanager
@@ -182,6 +187,7 @@ class LeanHttpUpstream:
         self._prefix = url.path.rstrip("/")
         self._config = config
         self._auth = bearer(config)
+        self._heads: dict[tuple[object, ...], bytes] = {}  # see _HEADS_KEPT
         self._served: ConnectionPool | None = None
         self._shadow: ConnectionPool | None = None
         self.retries = 0  # requests sent again after a reused connection failed unanswered
@@ -209,11 +215,21 @@ class LeanHttpUpstream:
         return pool
 
     def _request(self, method: str, path: str, headers: Mapping[str, str], length: int) -> bytes:
-        items = [(k, v) for k, v in headers.items() if k.lower() not in _OWN_HEADERS]
-        if self._auth is not None:
-            items = [(k, v) for k, v in items if k.lower() not in ("authorization", "api-key")]
-            items.append(("authorization", self._auth))
-        return request_head(method, self._prefix + path, self._host_header, items, length)
+        """The checked request head (UnsafeRequest from wire.checked_head), built once per
+        method, path and headers: a kept one is the same bytes a new one would be."""
+        key = (method, path, *headers.items())
+        head = self._heads.get(key)
+        if head is None:
+            items = [(k, v) for k, v in headers.items() if k.lower() not in _OWN_HEADERS]
+            if self._auth is not None:
+                items = [(k, v) for k, v in items if k.lower() not in ("authorization", "api-key")]
+                items.append(("authorization", self._auth))
+            head = checked_head(method, self._prefix + path, self._host_header, items)
+            if len(head) <= _HEAD_KEPT_BYTES:
+                if len(self._heads) >= _HEADS_KEPT:
+                    self._heads.clear()
+                self._heads[key] = head
+        return head + framing(method, length)
 
     async def _connection(
         self, pool: ConnectionPool, deadline: float, shadow: bool = False

@@ -48,6 +48,8 @@ __all__ = [
     "ConnectionPool",
     "ServerClosed",
     "UnsafeRequest",
+    "checked_head",
+    "framing",
     "request_head",
 ]
 
@@ -76,6 +78,9 @@ def _head_problem(head: bytes) -> str | None:
         return "malformed status line"
     return "a control byte in the status line"
 
+
+#: The answer headers whose values the client reads (the rest are only relayed).
+_READ_HEADERS = frozenset({b"content-type", b"content-length", b"transfer-encoding"})
 
 #: What a status line starts with (only to name what is wrong with one _STATUS_LINE refused).
 _STATUS_PREFIX = re.compile(rb"HTTP/1\.[01] [1-5][0-9]{2}[ \r]")
@@ -228,12 +233,14 @@ class Connection(asyncio.Protocol):
             return  # a trailer of a chunked body: not relayed, not framing
         self.headers.append((name, value))
         lower = name.lower()
+        if lower not in _READ_HEADERS:  # most headers: one set lookup, not three compares
+            return
         if lower == b"content-type":
             self.content_type = value.decode("latin-1")
         elif lower == b"content-length":
             self._lengths += 1
             self._framed = True
-        elif lower == b"transfer-encoding":
+        else:  # transfer-encoding
             if self._te or value.lower() != b"chunked":
                 raise BrokenAnswer("a Transfer-Encoding other than one 'chunked'")
             self._te = True
@@ -621,7 +628,22 @@ def request_head(
     method: str, target: str, host: str, headers: Iterable[tuple[str, str]], length: int
 ) -> bytes:
     """The request line and headers, ending in the blank line; UnsafeRequest if any part could
-    change how the upstream frames the request (CR, LF, NUL, other controls, spaces in the target).
+    change how the upstream frames the request (see :func:`checked_head`)."""
+    return checked_head(method, target, host, headers) + framing(method, length)
+
+
+def framing(method: str, length: int) -> bytes:
+    """The end of a request head: its Content-Length (when it has a body or should announce an
+    empty one) and the blank line."""
+    if length or method in ("POST", "PUT", "PATCH"):
+        return b"content-length: %d\r\n\r\n" % length
+    return b"\r\n"
+
+
+def checked_head(method: str, target: str, host: str, headers: Iterable[tuple[str, str]]) -> bytes:
+    """The request line, host and ``headers``, each line ending in CRLF (no framing, no blank
+    line: :func:`framing` ends it); UnsafeRequest if any part could change how the upstream
+    frames the request (CR, LF, NUL, other controls, spaces in the target).
 
     Every part is checked before it is sent, so no caller's bug or client's bytes can make one
     request into two: the method and header names are tokens, the target and host visible ASCII,
@@ -629,6 +651,7 @@ def request_head(
     client sent, obs-text included). The values are checked once, on the whole head: its only CR
     and LF are the line ends and no other control byte is in it (a C pass over the bytes; a
     regex, or even ``str.isprintable``, per header cost more than the rest of the client's work).
+    The same inputs give the same bytes, so a caller may keep the result (proxy/upstream/lean.py).
     """
     if method not in _METHODS and _TOKEN.fullmatch(method) is None:
         raise UnsafeRequest(f"invalid method {method[:32]!r}")
@@ -644,9 +667,6 @@ def request_head(
         if name not in checked and not _name_ok(name):  # (_name_ok's fast path inline)
             raise UnsafeRequest(f"invalid header name {name[:64]!r}")
         lines.append(f"{name}: {value}\r\n")
-    if length or method in ("POST", "PUT", "PATCH"):
-        lines.append(f"content-length: {length}\r\n")
-    lines.append("\r\n")
     try:
         head = "".join(lines).encode("latin-1")
     except UnicodeEncodeError:
@@ -666,7 +686,7 @@ _HEAD_BYTES = bytes([9, 10, 13, *range(0x20, 0x7F), *range(0x80, 0x100)])
 
 def _control_in(lines: list[str]) -> UnsafeRequest:
     """The refusal naming the header whose value has a control byte (request_head's check)."""
-    for line in lines[1:-1]:
+    for line in lines[1:]:
         name, _, value = line.partition(": ")
         if not _value_ok(value[:-2]):
             return UnsafeRequest(f"header {name} has a control character")

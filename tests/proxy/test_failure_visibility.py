@@ -48,7 +48,8 @@ from tests.proxy.conftest import (
 from tests.proxy.test_lean_client import ok, scripted
 from tests.servers.tcp_relay import TcpRelay
 from tunegate import keys
-from tunegate.records import Arm, Endpoint, Pair, decode_pair
+from tunegate.outcomes import OUTCOME_FIELD
+from tunegate.records import Arm, Endpoint, Pair, decode_pair, encode
 
 MESSAGES: list[Any] = [{"role": "user", "content": "hello"}]
 
@@ -364,6 +365,26 @@ def test_a_batch_whose_reply_timed_out_is_not_written_twice(
     # the executed batch stayed first in the buffer, so the write that succeeded re-sent it
     assert rewritten >= 1
     assert dropped == 0
+
+
+def test_a_logged_pair_has_every_field_encode_gives_it(redis_url: str, doubles: Doubles):
+    """The stream entry holds ``v``, ``json`` and the outcome field that the incremental evidence
+    store reads alone (tunegate/outcomes.py), as ``encode`` made them."""
+    settings = build_settings(
+        redis_url, doubles.urls,
+        [{"name": "exp", "control": {"upstream": "control"},
+          "candidate": {"upstream": "candidate"}}],
+        pairlog={"flush_interval_ms": 5},
+    )  # fmt: skip
+    with run_proxy(settings) as proxy:
+        sdk(proxy.base_url).chat.completions.create(model="exp", messages=MESSAGES)
+        [pair] = wait_for_pairs(redis_url, "exp", 1)
+    stored = redis.Redis.from_url(redis_url)
+    # the sync client's xrange: a list of (id, fields), never None
+    [(_, fields)] = cast(list[tuple[bytes, dict[bytes, bytes]]], stored.xrange(keys.pairs("exp")))
+    stored.close()
+    assert {k.decode(): v for k, v in fields.items()} == encode(pair)
+    assert OUTCOME_FIELD.encode() in fields
 
 
 # -- the buffer after an outage ---------------------------------------------------------------

@@ -20,7 +20,8 @@ from proxy.config import UpstreamConfig
 from proxy.errors import UpstreamTimeout, UpstreamUnavailable
 from proxy.upstream import build_upstream
 from proxy.upstream.http import HttpUpstream
-from proxy.upstream.lean import LeanHttpUpstream
+from proxy.upstream.lean import _HEADS_KEPT, LeanHttpUpstream
+from proxy.upstream.wire import UnsafeRequest, request_head
 
 Answer = Callable[[bytes, asyncio.StreamWriter], Awaitable[bool]]  # -> keep the connection open
 
@@ -109,6 +110,41 @@ async def test_keep_alive_reuses_one_connection_and_writes_a_proper_request() ->
     assert b"host: evil" not in lines and b"authorization: Bearer user" not in lines
     assert b"authorization: Bearer sk-up" in lines and b"x-keep: yes" in lines
     assert b"content-length: 14" in lines and body == b'{"model": "m"}'
+
+
+async def test_kept_request_heads_are_the_bytes_a_new_one_would_be() -> None:
+    async def answer(request: bytes, writer: asyncio.StreamWriter) -> bool:
+        writer.write(ok(b"{}"))
+        return True
+
+    headers = {"content-type": "application/json", "x-a": "1"}
+    async with scripted(answer) as server:
+        upstream = client(server.url, api_key=SecretStr("sk-up"))
+        bodies = [b"{}", b'{"model": "m"}', b"", b"{}"]
+        for body in bodies:  # one method, path and headers: the head is kept after the first
+            await upstream.send("POST", "/chat/completions", body, headers, 5.0)
+        await upstream.send("GET", "/models", b"", headers, 5.0)
+        await upstream.send("POST", "/chat/completions", b"{}", {**headers, "x-a": "2"}, 5.0)
+        for _ in range(2):  # a refused head is never kept: refused again, before any write
+            with pytest.raises(UnsafeRequest):
+                await upstream.send("POST", "/chat/completions", b"{}", {"x-a": "a\r\nb"}, 5.0)
+        for i in range(_HEADS_KEPT + 10):  # a header unique per request: the cache stays bounded
+            upstream._request("POST", "/chat/completions", {"x-request-id": str(i)}, 2)
+        assert len(upstream._heads) <= _HEADS_KEPT
+        await upstream.aclose()
+    host = server.url.split("/")[2]
+    expected = [
+        request_head("POST", "/v1/chat/completions", host,
+                     [*headers.items(), ("authorization", "Bearer sk-up")], len(body)) + body
+        for body in bodies
+    ] + [
+        request_head("GET", "/v1/models", host,
+                     [*headers.items(), ("authorization", "Bearer sk-up")], 0),
+        request_head("POST", "/v1/chat/completions", host,
+                     [("content-type", "application/json"), ("x-a", "2"),
+                      ("authorization", "Bearer sk-up")], 2) + b"{}",
+    ]  # fmt: skip
+    assert server.requests == expected
 
 
 async def test_chunked_body_is_joined_and_the_connection_kept():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import httpx
 import pytest
 import redis
@@ -25,6 +27,16 @@ def test_an_id_names_its_arm_for_its_experiment_only():
         assert (
             PairIds(b"t" * 32, window_seconds=3600).served_arm("exp", pair_id, now=1000.0) is None
         )
+
+
+@pytest.mark.parametrize("secret", [b"s" * 32, b"k" * 100])
+def test_the_tag_is_keyed_blake2b_of_the_experiment_and_the_id(secret: bytes):
+    pair_id = PairIds(secret, window_seconds=60).new("exp", Arm.CANDIDATE, now=1000.0)
+    key = secret if len(secret) <= 64 else hashlib.blake2b(secret).digest()
+    tag = hashlib.blake2b(f"exp|{pair_id[:-16]}".encode(), key=key, digest_size=8).hexdigest()
+    assert pair_id[-16:] == tag
+    longer = PairIds(secret + b"!", window_seconds=60)  # every byte of a long secret counts
+    assert longer.served_arm("exp", pair_id, now=1000.0) is None
 
 
 def test_a_flipped_arm_or_a_changed_digit_is_refused():
