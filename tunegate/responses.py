@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 import sys
 from array import array
 
@@ -88,6 +89,16 @@ def _swapped(raw: bytes) -> list[float]:
     return list(values)
 
 
+# SSE lines end at CR LF, CR or LF only (the event-stream grammar); str.splitlines also splits at
+# U+2028, U+0085 and the like, which JSON carries unescaped inside a string
+_SSE_LINE_END = re.compile(r"\r\n|\r|\n")
+
+
+def sse_lines(text: str) -> list[str]:
+    """The lines of an SSE body, split where the event-stream grammar splits them."""
+    return _SSE_LINE_END.split(text)
+
+
 def usage_counts(result: ArmResult) -> dict[str, int]:
     """The usage block of an arm's answer, ``{}`` when it has none or the body is malformed.
 
@@ -101,7 +112,7 @@ def usage_counts(result: ArmResult) -> dict[str, int]:
             return _usage(body.get("usage")) if isinstance(body, dict) else {}
         if '"usage"' not in result.body:  # a stream without usage (the default): no line to scan
             return {}
-        for line in reversed(result.body.splitlines()):
+        for line in reversed(sse_lines(result.body)):
             if line.startswith("data:") and '"usage"' in line:
                 chunk = orjson.loads(line[5:].strip())
                 usage = _usage(chunk.get("usage")) if isinstance(chunk, dict) else {}
@@ -123,7 +134,7 @@ def _parse_sse(text: str) -> ParsedResponse:
     finish: dict[int, str | None] = {}
     tools: dict[int, dict[int, dict[str, object]]] = {}
     usage: dict[str, int] = {}
-    for line in text.splitlines():
+    for line in sse_lines(text):
         if not line.startswith("data:"):
             continue
         data = line[5:].strip()

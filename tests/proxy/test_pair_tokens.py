@@ -43,6 +43,19 @@ def test_usage_counts_agrees_with_the_full_parser_or_gives_nothing(body, stream,
         assert parse_response(result).usage == expected
 
 
+def test_an_sse_answer_with_a_raw_line_separator_in_its_text_is_parsed():
+    """JSON leaves U+2028, U+2029 and U+0085 unescaped; only CR and LF end an SSE line."""
+    text = "one\u2028two\u0085three\u2029"
+    body = (
+        'data: {"choices":[{"index":0,"delta":{"content":"' + text + '"}}],'
+        '"usage":{"prompt_tokens":1,"completion_tokens":2}}\r\n\r\n'
+        'data: {"choices":[{"index":0,"delta":{"content":"!"}}]}\r\rdata: [DONE]\n\n'
+    )
+    result = _result(body, stream=True)
+    assert parse_response(result).texts == [text + "!"]
+    assert usage_counts(result) == {"prompt_tokens": 1, "completion_tokens": 2}
+
+
 def _draft(pairs: list[Pair]) -> PairDraft:
     return PairDraft(
         pairs.append, pair_id="p", experiment="exp", endpoint=Endpoint.CHAT, request=b"{}",
