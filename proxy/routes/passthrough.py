@@ -28,7 +28,9 @@ async def passthrough(
 ) -> None:
     """Send the request to ``proxy.passthrough_upstream`` as it came; 404 when none is set.
 
-    POST answers are relayed chunk by chunk (so streams stay streams); other methods whole.
+    POST answers are relayed chunk by chunk (so streams stay streams); other methods whole. The
+    upstream's headers are relayed as on the experiment routes (``relayable``: Retry-After,
+    x-request-id, rate-limit headers; hop-by-hop and framing ones are not).
     """
     if scope["method"] != "POST" and scope["path"] in POST_ONLY:
         raise MethodNotAllowed(f"{scope['method']} is not allowed on {scope['path']}", allow="POST")
@@ -49,10 +51,11 @@ async def passthrough(
         raw = await read_body(receive, headers.get("content-length"), rt.config.max_body_bytes)
     if method != "POST":
         response = await upstream.send(method, path, raw or b"", fwd, timeout_s)
-        await send_response(send, response.status, response.body, response.content_type.encode())
+        content_type = response.content_type.encode()
+        await send_response(send, response.status, response.body, content_type, response.headers)
         return
     async with upstream.stream(path, raw or b"", fwd, timeout_s) as answer:
-        await start_response(send, answer.status, answer.content_type.encode())
+        await start_response(send, answer.status, answer.content_type.encode(), answer.headers)
         try:
             async for chunk in answer.chunks():
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})

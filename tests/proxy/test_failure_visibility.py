@@ -204,6 +204,33 @@ def test_upstream_headers_reach_the_client(
     assert response.headers["x-tunegate-pair-id"]
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("POST", "/chat/completions", {"model": "gpt-4o", "messages": MESSAGES}),
+        ("POST", "/chat/completions", {"model": "gpt-4o", "messages": MESSAGES, "stream": True}),
+        ("GET", "/files/abc", None),
+    ],
+    ids=["whole", "stream", "get"],
+)
+def test_passthrough_relays_the_upstream_headers_too(
+    redis_url: str, doubles: Doubles, method: str, path: str, body: object
+):
+    settings = build_settings(
+        redis_url, doubles.urls,
+        [{"name": "exp", "control": {"upstream": "control"},
+          "candidate": {"upstream": "candidate"}}],
+        passthrough_upstream="other",
+    )  # fmt: skip
+    doubles.other.headers = list(RELAYED)
+    with run_proxy(settings) as proxy:
+        response = httpx.request(method, f"{proxy.base_url}{path}", json=body, timeout=10.0)
+    assert response.status_code == 200
+    for name, value in RELAYED:
+        assert response.headers.get_list(name) == [value]
+    assert len(response.headers.get_list("server")) <= 1
+
+
 def test_the_sdk_sees_retry_after_on_a_429(proxy: Proxy, doubles: Doubles):
     doubles.control.headers = list(RELAYED)
     doubles.control.script(Reply(status=429))
