@@ -208,6 +208,7 @@ async def _prepare(options: DemoOptions, progress: Progress) -> list[Prepared]:
         force=options.retrain,
         train=options.train,
         on_step=step,
+        rounds=options.ab_rounds,
     )
     for name, p in zip(CANDIDATES, prepared_list, strict=True):
         if p.source == "shipped":
@@ -220,13 +221,17 @@ async def _prepare(options: DemoOptions, progress: Progress) -> list[Prepared]:
 
 
 def _policy(prepared: Prepared, options: DemoOptions) -> Policy:
-    """The demo's pre-registered policy: the default, sized to the traffic one run sends."""
+    """The demo's pre-registered policy: the default, sized to the traffic one run sends.
+
+    The burn-in is the shadow stage's items; a ramp step needs an eighth of an A/B round's
+    requests served by the candidate (half of what the first weight, 25 %, serves it)."""
     n = max(1, len(prepared.items))
+    per_round = len(prepared.round_items(1))
     return Policy(
         min_pairs=n,
         category_regression_tolerance=options.tolerance,
         require_offline_pass=options.offline,
-        min_exposure_per_stage=max(2, n // 5),
+        min_exposure_per_stage=max(2, per_round // 8),
         min_rollback_pairs=min(20, n),
         min_live_users=max(2, min(30, options.users // 6)),
         success_metric="judge_and_live",
