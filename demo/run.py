@@ -35,10 +35,17 @@ from tunegate.experiments import ArmConfig, ExperimentConfig, Policy
 from tunegate.records import Decision, Stage
 from tunegate.redis import RedisSettings
 
-__all__ = ["CandidateResult", "DemoOptions", "DemoResult", "run_demo"]
+__all__ = ["DEMO_TOLERANCE", "CandidateResult", "DemoOptions", "DemoResult", "run_demo"]
 
 #: how often the demo's proxy re-reads the experiment state the controller writes
 STATE_REFRESH_S = 0.25
+
+#: The demo's per-category regression tolerance. A category blocks a stage change while its net
+#: estimate is within one standard error (at least 0.5 / sqrt(n)) of the tolerance: at the
+#: demo's 36 shadow probes that is 8.3 points, so a 5-point tolerance would block even a candidate
+#: that ties every probe. Ten points let one that ties them through, and still roll back the
+#: tickets-only candidate's drop (net about -67 %).
+DEMO_TOLERANCE = 0.1
 
 
 @dataclass
@@ -55,7 +62,7 @@ class DemoOptions:
     retrain: bool = False  # train even if cached (implies train)
     train: bool = False  # train (or reuse from the cache) instead of the shipped adapters
     judge: JudgeEndpoint | None = None
-    tolerance: float = 0.05
+    tolerance: float = DEMO_TOLERANCE
     concurrency: int = 8
     offline: bool = True  # run the offline gate (tunegate eval) before any traffic
     ab_rounds: int = 4  # A/B rounds at most for a candidate the controller moves on
