@@ -94,8 +94,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--tolerance",
         type=_tolerance,
-        default=0.05,
-        help="per-category regression tolerance (policy.category_regression_tolerance)",
+        default=None,
+        help="per-category regression tolerance (policy.category_regression_tolerance;"
+        " default 0.1, demo.run.DEMO_TOLERANCE)",
     )
     parser.add_argument("--judge-url", default=None, help="OpenAI-compatible LLM judge base URL")
     parser.add_argument("--judge-model", default=None, help="the LLM judge's model name")
@@ -122,7 +123,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _options(args: argparse.Namespace) -> object:
-    from demo.run import DemoOptions
+    from demo.run import DEMO_TOLERANCE, DemoOptions
     from judge.config import JudgeEndpoint
 
     quick = QUICK if args.quick else {}
@@ -147,7 +148,7 @@ def _options(args: argparse.Namespace) -> object:
         retrain=args.retrain,
         train=args.train or args.retrain,
         judge=judge,
-        tolerance=args.tolerance,
+        tolerance=DEMO_TOLERANCE if args.tolerance is None else args.tolerance,
         offline=not args.no_offline,
         ab_rounds=args.ab_rounds if args.ab_rounds is not None else quick.get("ab_rounds", 4),
         keep_open=args.keep_open,

@@ -23,12 +23,14 @@ from proxy.config import LocalModelConfig, UpstreamConfig
 
 __all__ = [
     "CANDIDATES",
+    "DEFAULT_PROBES",
     "DEFAULT_TICKETS",
     "EXPERIMENT",
     "GOOD_EXPERIMENT",
     "Prepared",
     "candidate_configs",
     "prepare_generative",
+    "round_items",
     "traffic_items",
 ]
 
@@ -44,6 +46,8 @@ CANDIDATES: dict[str, tuple[str, float]] = {
 
 #: held-out tickets sent by default: enough for per-category evidence within the time budget
 DEFAULT_TICKETS = 24
+#: probes sent by default in the shadow stage (and the offline gate); later ones feed the rounds
+DEFAULT_PROBES = 36
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +66,14 @@ class Prepared:
     stages: dict[str, tuple[float, float]] = field(default_factory=dict)
     #: where the adapter came from: "shipped" (demo/adapters/), "cache" or "trained"
     source: str = "trained"
+    #: each A/B round's items, fresh ones (not the shadow stage's); none: the shadow's again
+    rounds: list[list[TrafficItem]] = field(default_factory=list)
+
+    def round_items(self, round_index: int) -> list[TrafficItem]:
+        """What A/B round ``round_index`` (1, 2, ...) sends."""
+        if not self.rounds:
+            return self.items
+        return self.rounds[(round_index - 1) % len(self.rounds)]
 
 
 def candidate_configs(steps: int | None = None) -> dict[str, LoraConfig]:
@@ -74,16 +86,45 @@ def candidate_configs(steps: int | None = None) -> dict[str, LoraConfig]:
     }
 
 
+def _all_items() -> tuple[list[TrafficItem], list[TrafficItem]]:
+    tickets = [
+        TrafficItem("tickets", t.answer, prompt=prompt_for(t)) for t in load_tickets("heldout")
+    ]
+    probes = [
+        TrafficItem("probe", p.reference, prompt=p.prompt, labels={"probe": p.kind})
+        for p in load_probes()
+    ]
+    return tickets, probes
+
+
 def traffic_items(tickets: int | None, probes: int | None) -> list[TrafficItem]:
     """The first ``tickets`` held-out tickets and ``probes`` probes (None: all), interleaved."""
-    ticket_items = [
-        TrafficItem("tickets", t.answer, prompt=prompt_for(t))
-        for t in load_tickets("heldout")[:tickets]
-    ]
-    probe_items = [
-        TrafficItem("probe", p.reference, prompt=p.prompt, labels={"probe": p.kind})
-        for p in load_probes()[:probes]
-    ]
+    ticket_items, probe_items = _all_items()
+    return _interleave(ticket_items[:tickets], probe_items[:probes])
+
+
+def round_items(tickets: int, probes: int, rounds: int) -> list[list[TrafficItem]]:
+    """Each A/B round's items: half the shadow stage's count of each kind, taken in turn from the
+    held-out tickets and probes the shadow stage did not send, so that a round's pairs are new
+    evidence (with greedy decoding a repeated item repeats its pair). When those run out a round
+    takes them again from the first; with none left over, the shadow stage's are used."""
+    ticket_items, probe_items = _all_items()
+    plan = []
+    for r in range(rounds):
+        chosen = []
+        for pool, sent in ((ticket_items, tickets), (probe_items, probes)):
+            rest = pool[sent:] or pool[:sent]
+            size = max(1, sent // 2) if sent else 0
+            chosen.append([rest[(r * size + k) % len(rest)] for k in range(size)] if rest else [])
+        plan.append(_interleave(*chosen))
+    return plan
+
+
+def _interleave(
+    ticket_items: list[TrafficItem], probe_items: list[TrafficItem]
+) -> list[TrafficItem]:
+    """Probes spread through the tickets (or tickets through the probes, whichever is fewer)."""
+    probe_items = list(probe_items)
     items: list[TrafficItem] = []
     longer, shorter = (
         (ticket_items, probe_items)
@@ -121,9 +162,11 @@ def prepare_generative(
     force: bool = False,
     train: bool = False,
     on_step: Callable[[str, int, int, float], None] | None = None,
+    rounds: int = 0,
 ) -> list[Prepared]:
     """Use the shipped adapters (unless ``train``), or train or reuse both from the cache, and
-    describe both experiments. Blocking: run it in a thread."""
+    describe both experiments with their shadow traffic and ``rounds`` A/B rounds' traffic.
+    Blocking: run it in a thread."""
     adapters = train_lora(
         candidate_configs(steps),
         cache_dir=cache_dir,
@@ -131,7 +174,10 @@ def prepare_generative(
         force=force,
         shipped=not (train or force),
     )
-    items = traffic_items(DEFAULT_TICKETS if tickets is None else tickets, probes)
+    tickets = DEFAULT_TICKETS if tickets is None else tickets
+    probes = DEFAULT_PROBES if probes is None else probes
+    items = traffic_items(tickets, probes)
+    plan = round_items(tickets, probes, rounds)
     queue = max(64, 4 * len(items))
     prepared = []
     for name, (experiment, _) in CANDIDATES.items():
@@ -151,6 +197,7 @@ def prepare_generative(
                 max_tokens=48,
                 stages=adapter.stages,
                 source=adapter.source,
+                rounds=plan,
             )
         )
     return prepared

@@ -4,10 +4,12 @@ The same items the demo then mirrors go through the offline gate first: the cont
 strongest baseline (SmolLM2 with a production system prompt and a worked example from the
 training split), the candidate the LoRA adapter; tickets are scored with the live path's
 ``json_fields`` scorer and field accuracy, the probes with their key answers as a probe suite
-(non-inferiority per kind). The result is recorded in the demo's Redis, and the demo's policy
-requires an offline pass before the controller may start the A/B, so a regression shows here
-first and holds the live rollout. The retrieval demo's held-out queries are evaluated the same
-way as an embedding set (recall@k, MRR@10, nDCG@10 over the documents they rank).
+(non-inferiority per kind) that the control answers bare (``bare_control``: the base model's own
+knowledge, as the live shadow stage's control answers them). The result is recorded in the
+demo's Redis, and the demo's policy requires an offline pass before the controller may start the
+A/B, so a regression shows here first and holds the live rollout. The retrieval demo's held-out
+queries are evaluated the same way as an embedding set (recall@k, MRR@10, nDCG@10 over the
+documents they rank).
 """
 
 from __future__ import annotations
@@ -102,7 +104,13 @@ def _spec(prepared: Prepared, folder: Path, cache: Path) -> EvalSpec:
                 "metrics": ["json_fields", "field_accuracy"],
             }
         ],
-        "probes": [{"suite": str(_write(folder / "probes.jsonl", probes))}] if probes else [],
+        # the probes ask what the base model itself knows: the control answers them bare (the
+        # production prompt makes it answer "How many months are in a year?" with a triage JSON)
+        "probes": (
+            [{"suite": str(_write(folder / "probes.jsonl", probes)), "bare_control": True}]
+            if probes
+            else []
+        ),
         "cache_dir": str(cache),
         "out_dir": str(folder / "report"),
         "concurrency": 8,

@@ -4,17 +4,90 @@ Each reference is the key answer ("4", "Paris"); the demo scores the probe categ
 judge's ``contains`` scorer, since SmolLM2-135M-Instruct answers in a short sentence rather than
 one word. A fine-tune that forgets how to answer plain questions, or answers everything in its
 task's format, loses these pairs: a capability regression.
+
+:func:`generate_probes` writes the candidates: a fixed table of facts, opposites and counts, and
+arithmetic from a seeded generator, never a question of the general instruction set the mixed
+adapter trains on (``data/general.jsonl``). The shipped file (``data/probes.jsonl``) holds the
+candidates the base model answers right greedily, in the generator's order:
+``scripts/build_demo_probes.py`` asks the base through the proxy's in-process backend, as the
+demo does, and writes it. A probe the base gets wrong could not show a regression.
 """
 
 from __future__ import annotations
 
 import json
+import random
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["PROBES_FILE", "Probe", "load_probes"]
+__all__ = ["PROBES_FILE", "Probe", "generate_probes", "load_probes"]
 
 PROBES_FILE = Path(__file__).parent / "data" / "probes.jsonl"
+GENERAL_FILE = Path(__file__).parent / "data" / "general.jsonl"
+
+_NUMBER = "Answer with just the number."
+_WORD = "Answer with one word."
+
+#: the first probes, kept first: the ones every earlier demo run sent
+_FIRST: list[tuple[str, str, str]] = [
+    ("arithmetic", f"What is 2 + 2? {_NUMBER}", "4"),
+    ("arithmetic", f"What is 3 times 4? {_NUMBER}", "12"),
+    ("arithmetic", f"What is half of 10? {_NUMBER}", "5"),
+    ("arithmetic", f"How many days are in a week? {_NUMBER}", "7"),
+    ("arithmetic", f"How many months are in a year? {_NUMBER}", "12"),
+    ("arithmetic", f"How many hours are in a day? {_NUMBER}", "24"),
+    ("facts", f"What is the capital of France? {_WORD}", "Paris"),
+    ("facts", f"What is the capital of Japan? {_WORD}", "Tokyo"),
+    ("facts", f"What is the capital of Italy? {_WORD}", "Rome"),
+    ("facts", f"What is the capital of Germany? {_WORD}", "Berlin"),
+    ("facts", f"What is the capital of Spain? {_WORD}", "Madrid"),
+    ("facts", f"What is the capital of England? {_WORD}", "London"),
+    ("facts", f"What is the largest ocean on Earth? {_WORD}", "Pacific"),
+    ("facts", f"How many legs does a spider have? {_NUMBER}", "8"),
+    ("facts", f"What gas do humans need to breathe? {_WORD}", "oxygen"),
+    ("format", f"What is the opposite of hot? {_WORD}", "cold"),
+    ("format", f"What is the opposite of up? {_WORD}", "down"),
+    ("format", "Say only the number seven as a digit.", "7"),
+]
+
+_COUNTS = {
+    "days are in a year": 365, "legs does a cat have": 4, "sides does a square have": 4,
+    "legs does a bird have": 2, "eyes does a person have": 2, "fingers are on one hand": 5,
+    "weeks are in a year": 52, "sides does a hexagon have": 6, "players are on a soccer team": 11,
+}  # fmt: skip
+
+_CAPITALS = {
+    "Canada": "Ottawa", "Australia": "Canberra", "India": "Delhi", "Brazil": "Brasilia",
+    "Argentina": "Buenos", "Turkey": "Ankara", "Thailand": "Bangkok", "Cuba": "Havana",
+    "Finland": "Helsinki", "Denmark": "Copenhagen", "Belgium": "Brussels", "Hungary": "Budapest",
+    "Iceland": "Reykjavik", "Chile": "Santiago", "Colombia": "Bogota", "Vietnam": "Hanoi",
+    "Iran": "Tehran", "Iraq": "Baghdad", "Syria": "Damascus", "Lebanon": "Beirut",
+    "the Netherlands": "Amsterdam", "Switzerland": "Bern", "South Korea": "Seoul",
+    "Indonesia": "Jakarta", "the Philippines": "Manila", "Scotland": "Edinburgh",
+    "Wales": "Cardiff", "Ukraine": "Kyiv", "Romania": "Bucharest", "the Czech Republic": "Prague",
+    "Nigeria": "Abuja", "Morocco": "Rabat",
+}  # fmt: skip
+
+_FACTS = {
+    "What is the largest planet in our solar system?": "Jupiter",
+    "What color is grass?": "green", "What color is snow?": "white",
+    "What animal says moo?": "cow", "What animal barks?": "dog",
+    "Which planet is called the red planet?": "Mars", "What is the largest mammal?": "whale",
+    "What season comes after winter?": "spring", "What is the first month of the year?": "January",
+    "What day comes after Monday?": "Tuesday", "What language is spoken in France?": "French",
+    "What language is spoken in Germany?": "German", "What is the tallest animal?": "giraffe",
+}  # fmt: skip
+
+_OPPOSITES = {
+    "good": "bad", "day": "night", "black": "white", "yes": "no", "in": "out", "tall": "short",
+    "hard": "soft", "rich": "poor", "thick": "thin", "strong": "weak", "first": "last",
+    "win": "lose", "push": "pull", "love": "hate", "young": "old", "clean": "dirty",
+    "inside": "outside", "true": "false", "above": "below", "on": "off", "start": "end",
+    "buy": "sell", "cold": "hot", "down": "up", "night": "day", "slow": "fast", "small": "big",
+    "dark": "light",
+}  # fmt: skip
+
+_DIGITS = {"one": 1, "four": 4, "six": 6, "eight": 8, "zero": 0}
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +98,47 @@ class Probe:
     kind: str
     prompt: str
     reference: str
+
+
+def _arithmetic(seed: int, count: int) -> list[tuple[str, str, str]]:
+    rng = random.Random(seed)
+    out = []
+    for _ in range(count):
+        a, b = rng.randint(1, 12), rng.randint(1, 12)
+        op = rng.choice(["+", "times", "minus"])
+        if op == "+":
+            out.append(("arithmetic", f"What is {a} + {b}? {_NUMBER}", str(a + b)))
+        elif op == "times":
+            out.append(("arithmetic", f"What is {a} times {b}? {_NUMBER}", str(a * b)))
+        elif a != b:
+            hi, lo = max(a, b), min(a, b)
+            out.append(("arithmetic", f"What is {hi} minus {lo}? {_NUMBER}", str(hi - lo)))
+    out += [("arithmetic", f"What is half of {n}? {_NUMBER}", str(n // 2)) for n in (6, 20, 100)]
+    out += [("arithmetic", f"What is double {n}? {_NUMBER}", str(2 * n)) for n in (3, 5, 10)]
+    return out
+
+
+def generate_probes(seed: int = 18) -> list[Probe]:
+    """Every candidate probe, in a fixed order: the first ones, then the kinds interleaved."""
+    general = {json.loads(line)["prompt"] for line in GENERAL_FILE.read_text().splitlines() if line}
+    kinds = [
+        [("arithmetic", f"How many {q}? {_NUMBER}", str(n)) for q, n in _COUNTS.items()]
+        + _arithmetic(seed, 22),
+        [("facts", f"What is the capital of {c}? {_WORD}", a) for c, a in _CAPITALS.items()]
+        + [("facts", f"{q} {_WORD}", a) for q, a in _FACTS.items()],
+        [("format", f"What is the opposite of {w}? {_WORD}", a) for w, a in _OPPOSITES.items()]
+        + [("format", f"Say only the number {w} as a digit.", str(d)) for w, d in _DIGITS.items()],
+    ]
+    longest = max(len(k) for k in kinds)
+    rows = _FIRST + [k[i] for i in range(longest) for k in kinds if i < len(k)]
+    probes: list[Probe] = []
+    seen: set[str] = set()
+    for kind, prompt, reference in rows:
+        if prompt in general or prompt in seen:
+            continue
+        seen.add(prompt)
+        probes.append(Probe(f"probe-{len(probes):03d}", kind, prompt, reference))
+    return probes
 
 
 def load_probes(path: Path = PROBES_FILE) -> list[Probe]:

@@ -3,8 +3,9 @@
 One proxy serves every experiment. Round 0 is the shadow stage (100 % mirrored, no users); after
 each round a judge worker drains the pairs in burst mode and the rollout controller decides and
 applies (``tunegate decide --apply``). A candidate the controller moves to the A/B stage gets
-further rounds of the same held-out traffic from sticky simulated users who post feedback, until
-it is promoted, rolled back, or the rounds run out. Every decision is kept, with its reasons.
+further rounds of held-out traffic, items the shadow stage did not send, from sticky simulated
+users who post feedback, until it is promoted, rolled back, or the rounds run out. Every
+decision is kept, with its reasons.
 """
 
 from __future__ import annotations
@@ -60,8 +61,8 @@ async def _send(
 ) -> list[Sent]:
     items = prepared.items
     stage = "shadow" if population is None else f"A/B round {round_index}"
-    if population is not None:
-        items = population.assign(items, round_index)
+    if population is not None:  # each round's own items: its pairs are new evidence
+        items = population.assign(prepared.round_items(round_index), round_index)
     task = progress.add_task(f"{prepared.experiment}: {stage}", total=len(items), note="")
     with store_errors("count pairs"):
         before = int(await client.xlen(keys.pairs(prepared.experiment)))

@@ -29,6 +29,7 @@ __all__ = [
     "LoraConfig",
     "base_checkpoint",
     "cache_root",
+    "ensure_base",
     "general_examples",
     "ticket_examples",
     "train_lora",
@@ -285,7 +286,7 @@ def _train(
 NamedStepCallback = Callable[[str, int, int, float], None]
 
 
-def _ensure_base(base_dir: Path) -> tuple[str, dict[str, tuple[float, float]]]:
+def ensure_base(base_dir: Path) -> tuple[str, dict[str, tuple[float, float]]]:
     """The proxy's base: the kept checkpoint, made now (dequantize, save) when there is none."""
     if (base_dir / "config.json").is_file():
         return str(base_dir), {}
@@ -329,7 +330,7 @@ def train_lora(
             todo.append((name, target, key, pools))
     results: dict[str, AdapterResult] = {}
     if not todo:
-        base, stages = _ensure_base(base_dir)
+        base, stages = ensure_base(base_dir)
         for i, (name, (path, key, steps, loss, source)) in enumerate(found.items()):
             first = stages if i == 0 else {}
             seconds = sum(wall for wall, _ in first.values())

@@ -104,6 +104,10 @@ class ProbeSuiteSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     suite: str = "general"  # "general" or a path to a JSONL file of probes
     limit_per_category: int | None = Field(default=None, ge=1)
+    #: the control answers this suite without its system prompt and few-shot turns: the base
+    #: model's own general capability, which a fine-tune must keep (a production prompt can make
+    #: the control answer a general question in the task's format, so it is no baseline for it)
+    bare_control: bool = False
 
 
 class EmbeddingSetSpec(BaseModel):

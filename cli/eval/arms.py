@@ -13,7 +13,7 @@ import asyncio
 import hashlib
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence, Set
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
@@ -199,11 +199,19 @@ async def generate(
     *,
     seed: int,
     concurrency: int,
+    bare: Set[str] = frozenset(),
     on_done: Callable[[CachedOutput], None] | None = None,
 ) -> dict[tuple[str, str, int], CachedOutput]:
-    """Both arms' answers to every item (``item.k`` samples each for pass@k)."""
+    """Both arms' answers to every item (``item.k`` samples each for pass@k); the control
+    answers the items in ``bare`` (ids) without its system prompt and few-shot turns."""
+    control = clients.arms["control"]
+    plain = control.model_copy(update={"system_prompt": None, "few_shot": []})
+
+    def arm_for(arm: str, item: EvalItem) -> ArmSpec:
+        return plain if arm == "control" and item.id in bare else clients.arms[arm]
+
     jobs = [
-        Job(arm, item.id, sample, chat_request(clients.arms[arm], item, decoding, seed, sample))
+        Job(arm, item.id, sample, chat_request(arm_for(arm, item), item, decoding, seed, sample))
         for item in items
         for arm in ARMS
         for sample in range(item.k)

@@ -44,6 +44,7 @@ class EvalSet:
     items: list[EvalItem]
     metrics: dict[str, list[str]]  # category -> metrics
     clean: set[str] | None = None  # contamination: the ids of the clean items
+    bare_control: bool = False  # the control answers without its prompt (probe suites)
     notes: dict[str, object] = field(default_factory=dict)
 
 
@@ -107,7 +108,7 @@ def _probe_sets(spec: EvalSpec) -> list[EvalSet]:
         metrics: dict[str, list[str]] = {}
         for item in items:  # code probes run their tests (pass@1), the rest their checks
             metrics.setdefault(item.category, [metric_for(item)])
-        sets.append(EvalSet(name, "probe", items, metrics))
+        sets.append(EvalSet(name, "probe", items, metrics, bare_control=suite.bare_control))
     return sets
 
 
@@ -281,6 +282,7 @@ async def evaluate(
                         cache,
                         all_items,
                         spec.decoding,
+                        bare={i.id for s in sets if s.bare_control for i in s.items},
                         seed=spec.seed,
                         concurrency=spec.concurrency,
                         on_done=lambda out: stage.advance("failed" if out.error else None),
@@ -307,7 +309,14 @@ async def evaluate(
     if isinstance(training, dict) and training.get("warnings"):
         result.reasons += [f"Training: {w}" for w in training["warnings"]]
     sections["sets"] = [
-        {"name": s.name, "role": s.role, "items": len(s.items), "metrics": s.metrics, **s.notes}
+        {
+            "name": s.name,
+            "role": s.role,
+            "items": len(s.items),
+            "metrics": s.metrics,
+            "bare_control": s.bare_control,
+            **s.notes,
+        }
         for s in sets
     ]
     failed = sum(1 for out in outputs.values() if out.error is not None)

@@ -7,10 +7,11 @@ import re
 from dataclasses import asdict
 
 from demo.articles import RETRIEVAL_FILE, articles, generate_queries, load_queries
-from demo.generative import traffic_items
-from demo.probes import load_probes
+from demo.generative import DEFAULT_PROBES, round_items, traffic_items
+from demo.probes import generate_probes, load_probes
 from demo.retrieval import retrieval_items
 from demo.tickets import PRODUCTS, TEAMS, TICKETS_FILE, generate, load_tickets, prompt_for
+from demo.train_lora import general_examples
 
 
 def test_shipped_tickets_are_the_generator_output():
@@ -51,9 +52,20 @@ def test_prompts_are_short():
 
 def test_probes_have_references():
     probes = load_probes()
-    assert len(probes) >= 15
+    assert len(probes) >= DEFAULT_PROBES + 2 * (DEFAULT_PROBES // 2)  # shadow, two A/B rounds
     assert {p.kind for p in probes} == {"arithmetic", "facts", "format"}
     assert all(p.reference.strip() and p.prompt.endswith((".", "?")) for p in probes)
+    assert [p.id for p in probes] == [f"probe-{i:03d}" for i in range(len(probes))]
+
+
+def test_shipped_probes_are_generated_in_order_never_the_training_questions():
+    generated = [(p.kind, p.prompt, p.reference) for p in generate_probes()]
+    shipped = [(p.kind, p.prompt, p.reference) for p in load_probes()]
+    positions = [generated.index(row) for row in shipped]  # each one a generated candidate
+    assert positions == sorted(positions)  # in the generator's order: the base's right ones
+    assert len(set(generated)) == len(generated)
+    trained = {prompt for prompt, _ in general_examples()}
+    assert not trained & {prompt for _, prompt, _ in generated}
 
 
 def test_traffic_mixes_tickets_and_probes_with_headers():
@@ -66,6 +78,18 @@ def test_traffic_mixes_tickets_and_probes_with_headers():
     headers = ticket.headers()
     assert json.loads(headers["x-tunegate-reference"])["team"] in TEAMS.values()
     assert headers["x-tunegate-category"] == "tickets"
+
+
+def test_ab_rounds_get_fresh_items_half_the_shadow_stage_each():
+    shadow = traffic_items(6, 4)
+    rounds = round_items(6, 4, 3)
+    assert [len(r) for r in rounds] == [5, 5, 5]  # 3 tickets and 2 probes each
+    seen = {i.prompt for i in shadow}
+    for r in rounds:
+        prompts = {i.prompt for i in r}
+        assert len(prompts) == 5 and not prompts & seen  # new evidence, never repeated
+        seen |= prompts
+        assert [i.category for i in r].count("probe") == 2
 
 
 def test_shipped_retrieval_set_is_the_generator_output():

@@ -24,6 +24,7 @@ import redis
 
 from bench.servers.judge_double import JudgeDouble, prefer_longer
 from cli.server import serve_in_thread
+from demo.generative import round_items
 from tunegate import keys
 from tunegate.records import (
     Decision,
@@ -149,7 +150,10 @@ def test_quick_generative_demo_prints_what_it_recorded(tmp_path):
             assert all(d.action.value != "start_ab" for d in decisions)
         if any(d.stage_before.value == "ab" for d in decisions):  # A/B rounds: sticky users
             ab = [p for p in pairs if p.user_key_hash is not None]
-            assert len(ab) == 8 * sum(d.stage_before.value == "ab" for d in decisions)
+            rounds = sum(d.stage_before.value == "ab" for d in decisions)
+            assert len(ab) == sum(len(r) for r in round_items(4, 4, 2)[:rounds])
+            # each round sends items the shadow stage did not: its pairs are new evidence
+            assert not {p.request for p in ab} & {p.request for p in shadow}
             seen: dict[str, list[str]] = {}  # each user's served arms, in stream order
             for p in ab:
                 seen.setdefault(p.user_key_hash or "", []).append(p.served_arm.value)

@@ -102,6 +102,8 @@ async def test_ab_rounds_send_sticky_users_whose_feedback_lands_with_the_served_
     assert live.sent == len(pairs) == 6 * rounds
     with_users = [p for p in pairs if p.user_key_hash is not None]
     assert len(with_users) == 6 * (rounds - 1)
+    # no fresh items given (Prepared.rounds empty): each A/B round sends the shadow's again
+    assert {p.request for p in with_users} <= {p.request for p in pairs if not p.user_key_hash}
     # one feedback per answer served to a user, with that user and the arm that served it
     assert live.feedback == len(feedback) == len(with_users)
     served = {p.id: (p.served_arm, p.user_key_hash) for p in with_users}

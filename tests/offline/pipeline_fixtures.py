@@ -52,11 +52,12 @@ class Oracle:
     """An OpenAI-compatible chat server answering from a table: (model, last user turn) -> text.
 
     Unknown prompts get ``default``; every request is counted, so a test can assert that a
-    re-run makes no calls.
+    re-run makes no calls. ``prompted`` answers instead where the request has a system prompt.
     """
 
     def __init__(self) -> None:
         self.answers: dict[tuple[str, str], str] = {}
+        self.prompted: dict[tuple[str, str], str] = {}
         self.default = "I do not know."
         self.calls = 0
         self.delay_s = 0.0
@@ -75,7 +76,10 @@ class Oracle:
             await asyncio.sleep(self.delay_s)
         body = json.loads(raw)
         last = next(m["content"] for m in reversed(body["messages"]) if m["role"] == "user")
-        text = self.answers.get((body["model"], last), self.default)
+        key = (body["model"], last)
+        text = self.answers.get(key, self.default)
+        if any(m["role"] == "system" for m in body["messages"]):
+            text = self.prompted.get(key, text)
         answer = {
             "id": "x",
             "object": "chat.completion",

@@ -182,6 +182,37 @@ def test_general_probes_name_the_broken_category(tmp_path, oracle, capsys):
     assert "probes/probe [arithmetic]" in document["regressions"][0]
 
 
+@pytest.mark.parametrize("bare", [False, True])
+def test_a_bare_control_shows_the_forgetting_a_production_prompt_hides(
+    tmp_path, oracle, capsys, bare
+):
+    """With its production prompt the control answers every probe in the task's format, so a
+    candidate that forgot the answers looks no worse; answering bare, the base shows them."""
+    server, url = oracle
+    probes = [
+        {"id": f"p{i}", "prompt": f"What is {i} + {i}?", "reference": str(2 * i),
+         "category": "arithmetic"}
+        for i in range(30)
+    ]  # fmt: skip
+    write_jsonl(tmp_path / "probes.jsonl", probes)
+    for probe in probes:
+        server.answers[("base", probe["prompt"])] = f"It is {probe['reference']}."
+        server.prompted[("base", probe["prompt"])] = '{"team": "billing"}'
+        server.answers[("tuned", probe["prompt"])] = '{"team": "billing"}'
+    n = 30
+    write_jsonl(tmp_path / "test.jsonl", _items(n))
+    _answer(server, "base", set(), n)
+    _answer(server, "tuned", set(range(n)), n)
+    suite = {"suite": str(tmp_path / "probes.jsonl"), "bare_control": bare}
+    assert _eval(_spec(tmp_path, url, probes=[suite]), "--json") == (1 if bare else 0)
+    document = json.loads(capsys.readouterr().out)
+    (probe_row,) = [c for c in document["comparisons"] if c["role"] == "probe"]
+    assert probe_row["control"] == (1.0 if bare else 0.0) and probe_row["candidate"] == 0.0
+    assert next(s for s in document["sets"] if s["role"] == "probe")["bare_control"] is bare
+    if bare:
+        assert "probes/probe [arithmetic]" in document["regressions"][0]
+
+
 def test_code_task_pass_at_k_runs_the_tests(tmp_path, oracle, capsys):
     server, url = oracle
     rows = []

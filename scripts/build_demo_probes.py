@@ -1,0 +1,116 @@
+"""Build the demo's shipped probes (demo/data/probes.jsonl): the candidates the base answers right.
+
+Asks SmolLM2-135M-Instruct (the demo's base checkpoint, dequantized into the cache on first use)
+every candidate of ``demo.probes.generate_probes`` through the proxy's in-process backend, as the
+demo's control is asked (the plain question, greedy, at most 48 tokens, batches of 8), scores each
+answer with the judge's ``contains`` scorer, and writes the ones it gets right, in order. Also
+writes every answer to ``--answers`` (JSONL) for a look at what the base said.
+
+    PYTHONPATH=. .venv/bin/python scripts/build_demo_probes.py [--cache-dir DIR] [--out FILE]
+        [--answers FILE]
+
+CPU-bound: one decode per candidate (about 130).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+MAX_TOKENS = 48  # demo.generative: the demo's token limit
+
+
+async def _answers(base: str, prompts: list[str]) -> list[str]:
+    from proxy.config import LocalModelConfig, UpstreamConfig
+    from proxy.upstream import build_upstream
+    from tunegate.records import ArmResult
+    from tunegate.responses import parse_response
+
+    config = UpstreamConfig(
+        local=LocalModelConfig(
+            kind="causal_lm", path=base, max_batch_size=8, batch_window_ms=20.0, max_queue=256
+        )
+    )
+    upstream = build_upstream("smollm2-base", config)
+    await upstream.start()  # type: ignore[attr-defined]  # the in-process backend has start()
+    started = time.perf_counter()
+    done = 0
+
+    async def one(prompt: str) -> str:
+        nonlocal done
+        body = {
+            "model": "smollm2-base",
+            "messages": [{"role": "user", "content": prompt}],
+            "temperature": 0.0,
+            "max_tokens": MAX_TOKENS,
+        }
+        answer = await upstream.send(
+            "POST",
+            "/chat/completions",
+            json.dumps(body).encode(),
+            {"content-type": "application/json"},
+            600.0,
+        )
+        result = ArmResult(
+            upstream="smollm2-base", model="smollm2-base", status=answer.status,
+            body=answer.body.decode(),
+        )  # fmt: skip
+        done += 1
+        if done % 16 == 0:
+            print(f"[{time.perf_counter() - started:7.1f}s] {done}/{len(prompts)}", flush=True)
+        return parse_response(result).text
+
+    try:
+        return list(await asyncio.gather(*(one(p) for p in prompts)))
+    finally:
+        await upstream.aclose()
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    from demo.cache import cache_root
+    from demo.probes import PROBES_FILE, Probe, generate_probes
+    from demo.train_lora import base_checkpoint, ensure_base
+    from judge.scorers.contains import ContainsScorer
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--cache-dir", type=Path, default=None, help="the demo's cache (base)")
+    parser.add_argument("--out", type=Path, default=PROBES_FILE, help="demo/data/probes.jsonl")
+    parser.add_argument("--answers", type=Path, default=None, help="every answer, as JSONL")
+    args = parser.parse_args(argv)
+    base, _ = ensure_base(base_checkpoint(cache_root(args.cache_dir)))
+    candidates = generate_probes()
+    answers = asyncio.run(_answers(base, [p.prompt for p in candidates]))
+    scorer = ContainsScorer()
+    kept: list[Probe] = []
+    rows: list[dict[str, object]] = []
+    for probe, answer in zip(candidates, answers, strict=True):
+        right = scorer.score_text(answer, probe.reference) == 1.0
+        rows.append({**asdict(probe), "answer": answer, "right": right})
+        if right:
+            kept.append(Probe(f"probe-{len(kept):03d}", probe.kind, probe.prompt, probe.reference))
+    args.out.write_text("".join(json.dumps(asdict(p)) + "\n" for p in kept))
+    if args.answers is not None:
+        args.answers.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    by_kind: dict[str, list[int]] = {}
+    for row in rows:
+        by_kind.setdefault(str(row["kind"]), [0, 0])[int(not row["right"])] += 1
+    for kind, (n_right, n_wrong) in by_kind.items():
+        print(f"{kind}: {n_right} right, {n_wrong} wrong", flush=True)
+    print(f"{len(kept)} of {len(candidates)} probes kept in {args.out}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
