@@ -116,15 +116,16 @@ def test_a_folder_killed_mid_way_is_resumed_without_double_counting(redis_url):
 
 
 async def test_the_running_folder_keeps_the_state_current_without_a_look(aredis):
+    store = EvidenceStore(aredis, "exp", policy=CONFIG.policy)
+
+    async def all_folded() -> bool:  # pairs and their verdicts (the counter also has the rest)
+        state, _ = await store.decision_state()
+        return state.pairs == 300 and state.judge.n == 300
+
     async with _folder(aredis, interval_s=0.05) as folder:
         await _write(aredis, 300, seed=4)
-
-        async def folded() -> bool:
-            return folder.folded >= 300
-
-        await wait_for(folded, 20, "the folder")
-    state, _ = await EvidenceStore(aredis, "exp", policy=CONFIG.policy).decision_state()
-    assert state.pairs == 300 and state.judge.n == 300
+        await wait_for(all_folded, 20, "the folder")
+    assert folder.folded >= 300
 
 
 def test_the_decide_loop_folds_between_its_looks(tmp_path: Path, redis_url: str) -> None:
