@@ -9,10 +9,18 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["TRAINING_FILE", "cache_root", "saving"]
+__all__ = ["TRAINING_FILE", "cache_root", "offline_models", "saving"]
 
 #: written beside a trained model: its config, final loss and example count
 TRAINING_FILE = "tunegate-training.json"
+
+
+def offline_models() -> None:
+    """The environment every demo model load runs in: nothing from a model hub, no tokenizer
+    threads, no library progress bars (the demo prints its own). Set before transformers loads."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("TQDM_DISABLE", "1")
 
 
 def cache_root(explicit: Path | None = None) -> Path:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -158,9 +157,9 @@ def _options(args: argparse.Namespace) -> object:
 
 
 def run(args: argparse.Namespace) -> int:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing may come from a model hub
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    os.environ.setdefault("TQDM_DISABLE", "1")  # the model libraries' bars; the demo has its own
+    from demo.cache import offline_models
+
+    offline_models()  # before any model library loads
     from rich.console import Console
 
     from demo.report import print_result, quiet_libraries

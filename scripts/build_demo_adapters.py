@@ -18,7 +18,6 @@ CPU-bound: a few CPU-minutes per adapter. Prints a line per step with the elapse
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -28,9 +27,9 @@ sys.path.insert(0, str(ROOT))
 
 
 def main(argv: list[str] | None = None) -> int:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    os.environ.setdefault("TQDM_DISABLE", "1")
+    from demo.cache import offline_models
+
+    offline_models()
     from demo.generative import candidate_configs
     from demo.shipped import SHIPPED_DIR, write_shipped
     from demo.train_lora import train_lora

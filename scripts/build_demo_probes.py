@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
 import time
 from dataclasses import asdict
@@ -76,10 +75,9 @@ async def _answers(base: str, prompts: list[str]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    os.environ.setdefault("TQDM_DISABLE", "1")
-    from demo.cache import cache_root
+    from demo.cache import cache_root, offline_models
+
+    offline_models()  # before any model library loads
     from demo.probes import PROBES_FILE, Probe, generate_probes
     from demo.train_lora import base_checkpoint, ensure_base
     from judge.scorers.contains import ContainsScorer
