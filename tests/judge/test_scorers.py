@@ -154,6 +154,10 @@ def test_family_check():
         ("New York City", "new york", 1.0),
         ("York, new", "new york", 0.0),
         ("", "4", 0.0),
+        ("The capital of Colombia is Bogotá.", "Bogota", 1.0),  # accents folded
+        ("Zürich", "Zurich", 1.0),
+        ("Zurich", "Zürich", 1.0),
+        ("Bogotá", "Bogotano", 0.0),
     ],
 )
 def test_contains_matches_whole_words_only(text: str, reference: str, expected: float) -> None:
