@@ -20,7 +20,7 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["PROBES_FILE", "Probe", "generate_probes", "load_probes"]
+__all__ = ["PROBES_FILE", "Probe", "candidate_rows", "generate_probes", "load_probes"]
 
 PROBES_FILE = Path(__file__).parent / "data" / "probes.jsonl"
 GENERAL_FILE = Path(__file__).parent / "data" / "general.jsonl"
@@ -118,9 +118,8 @@ def _arithmetic(seed: int, count: int) -> list[tuple[str, str, str]]:
     return out
 
 
-def generate_probes(seed: int = 18) -> list[Probe]:
-    """Every candidate probe, in a fixed order: the first ones, then the kinds interleaved."""
-    general = {json.loads(line)["prompt"] for line in GENERAL_FILE.read_text().splitlines() if line}
+def candidate_rows(seed: int = 18) -> list[tuple[str, str, str]]:
+    """Every (kind, prompt, reference) the probe tables make, before any filtering."""
     kinds = [
         [("arithmetic", f"How many {q}? {_NUMBER}", str(n)) for q, n in _COUNTS.items()]
         + _arithmetic(seed, 22),
@@ -130,10 +129,15 @@ def generate_probes(seed: int = 18) -> list[Probe]:
         + [("format", f"Say only the number {w} as a digit.", str(d)) for w, d in _DIGITS.items()],
     ]
     longest = max(len(k) for k in kinds)
-    rows = _FIRST + [k[i] for i in range(longest) for k in kinds if i < len(k)]
+    return _FIRST + [k[i] for i in range(longest) for k in kinds if i < len(k)]
+
+
+def generate_probes(seed: int = 18) -> list[Probe]:
+    """Every candidate probe, in a fixed order: the first ones, then the kinds interleaved."""
+    general = {json.loads(line)["prompt"] for line in GENERAL_FILE.read_text().splitlines() if line}
     probes: list[Probe] = []
     seen: set[str] = set()
-    for kind, prompt, reference in rows:
+    for kind, prompt, reference in candidate_rows(seed):
         if prompt in general or prompt in seen:
             continue
         seen.add(prompt)

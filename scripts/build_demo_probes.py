@@ -15,66 +15,17 @@ CPU-bound: one decode per candidate (about 130).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
-import time
 from dataclasses import asdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-MAX_TOKENS = 48  # demo.generative: the demo's token limit
-
-
-async def _answers(base: str, prompts: list[str]) -> list[str]:
-    from proxy.config import LocalModelConfig, UpstreamConfig
-    from proxy.upstream import build_upstream
-    from tunegate.records import ArmResult
-    from tunegate.responses import parse_response
-
-    config = UpstreamConfig(
-        local=LocalModelConfig(
-            kind="causal_lm", path=base, max_batch_size=8, batch_window_ms=20.0, max_queue=256
-        )
-    )
-    upstream = build_upstream("smollm2-base", config)
-    await upstream.start()  # type: ignore[attr-defined]  # the in-process backend has start()
-    started = time.perf_counter()
-    done = 0
-
-    async def one(prompt: str) -> str:
-        nonlocal done
-        body = {
-            "model": "smollm2-base",
-            "messages": [{"role": "user", "content": prompt}],
-            "temperature": 0.0,
-            "max_tokens": MAX_TOKENS,
-        }
-        answer = await upstream.send(
-            "POST",
-            "/chat/completions",
-            json.dumps(body).encode(),
-            {"content-type": "application/json"},
-            600.0,
-        )
-        result = ArmResult(
-            upstream="smollm2-base", model="smollm2-base", status=answer.status,
-            body=answer.body.decode(),
-        )  # fmt: skip
-        done += 1
-        if done % 16 == 0:
-            print(f"[{time.perf_counter() - started:7.1f}s] {done}/{len(prompts)}", flush=True)
-        return parse_response(result).text
-
-    try:
-        return list(await asyncio.gather(*(one(p) for p in prompts)))
-    finally:
-        await upstream.aclose()
-
 
 def main(argv: list[str] | None = None) -> int:
+    from demo.asking import ask
     from demo.cache import cache_root, offline_models
 
     offline_models()  # before any model library loads
@@ -89,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     base, _ = ensure_base(base_checkpoint(cache_root(args.cache_dir)))
     candidates = generate_probes()
-    answers = asyncio.run(_answers(base, [p.prompt for p in candidates]))
+    answers = ask(base, [p.prompt for p in candidates])
     scorer = ContainsScorer()
     kept: list[Probe] = []
     rows: list[dict[str, object]] = []

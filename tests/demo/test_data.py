@@ -8,10 +8,11 @@ from dataclasses import asdict
 
 from demo.articles import RETRIEVAL_FILE, articles, generate_queries, load_queries
 from demo.generative import DEFAULT_PROBES, round_items, traffic_items
-from demo.probes import generate_probes, load_probes
+from demo.probes import candidate_rows, generate_probes, load_probes
+from demo.rehearsal import rehearsal_candidates
 from demo.retrieval import retrieval_items
 from demo.tickets import PRODUCTS, TEAMS, TICKETS_FILE, generate, load_tickets, prompt_for
-from demo.train_lora import general_examples
+from demo.train_lora import GENERAL_FILE, general_examples
 
 
 def test_shipped_tickets_are_the_generator_output():
@@ -66,6 +67,22 @@ def test_shipped_probes_are_generated_in_order_never_the_training_questions():
     assert len(set(generated)) == len(generated)
     trained = {prompt for prompt, _ in general_examples()}
     assert not trained & {prompt for _, prompt, _ in generated}
+
+
+def test_rehearsal_rows_are_never_a_probe_candidate_and_cover_every_kind():
+    rows = rehearsal_candidates()
+    prompts = [prompt for _, prompt, _ in rows]
+    assert len(set(prompts)) == len(prompts)
+    assert not set(prompts) & {prompt for _, prompt, _ in candidate_rows()}
+    assert {kind for kind, _, _ in rows} == {"arithmetic", "facts", "format"}
+    operations = {"+", "times", "minus", "half", "double"}
+    assert {op for op in operations for p in prompts if op in p} == operations  # the whole table
+    shipped = [json.loads(line) for line in GENERAL_FILE.read_text().splitlines() if line]
+    rehearsed = [row for row in shipped if row["id"].startswith("rehearsal-")]
+    assert rehearsed, "scripts/build_demo_general.py has been run"
+    assert {row["prompt"] for row in rehearsed} <= set(prompts)
+    assert [row["id"] for row in rehearsed] == [f"rehearsal-{i:03d}" for i in range(len(rehearsed))]
+    assert all(row["answer"] and "\n" not in row["answer"] for row in rehearsed)
 
 
 def test_traffic_mixes_tickets_and_probes_with_headers():
