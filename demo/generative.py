@@ -12,7 +12,7 @@ capability probes (category ``probe``, the known-good answer as reference).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from demo.probes import load_probes
@@ -38,10 +38,13 @@ EXPERIMENT = "support-triage"  # the regressing candidate: tickets only
 GOOD_EXPERIMENT = "support-triage-mixed"  # tickets mixed with general instruction data
 BASE_UPSTREAM = "smollm2-base"
 
-#: adapter name -> (experiment, the share of each training batch from the general set)
-CANDIDATES: dict[str, tuple[str, float]] = {
-    "tickets": (EXPERIMENT, 0.0),
-    "mixed": (GOOD_EXPERIMENT, 0.25),
+#: adapter name -> (experiment, its training recipe). The mixed one takes half of each batch
+#: from the general set and twice the steps at a lower rate: at 28 steps of 4e-3 it still lost
+#: 2-3 of the shadow stage's 36 probes (docs/demo.md has the search), and a category blocks the
+#: A/B start unless it is within one standard error (8.3 points at 36) of the 10-point tolerance
+CANDIDATES: dict[str, tuple[str, LoraConfig]] = {
+    "tickets": (EXPERIMENT, LoraConfig()),
+    "mixed": (GOOD_EXPERIMENT, LoraConfig(general_share=0.5, steps=56, learning_rate=3e-3)),
 }
 
 #: held-out tickets sent by default: enough for per-category evidence within the time budget
@@ -77,12 +80,11 @@ class Prepared:
 
 
 def candidate_configs(steps: int | None = None) -> dict[str, LoraConfig]:
-    """Each candidate's training recipe (the shipped adapters' too): the default but its mix."""
+    """Each candidate's training recipe (the shipped adapters' too); ``steps`` replaces its
+    step count (a recipe other than the shipped one: ``tunegate demo --steps N``)."""
     return {
-        name: LoraConfig(general_share=share)
-        if steps is None
-        else LoraConfig(steps=steps, general_share=share)
-        for name, (_, share) in CANDIDATES.items()
+        name: config if steps is None else replace(config, steps=steps)
+        for name, (_, config) in CANDIDATES.items()
     }
 
 

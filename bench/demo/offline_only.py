@@ -40,7 +40,7 @@ async def _main(args: argparse.Namespace) -> int:
     prepared = []
     for spec in args.adapters:
         name, _, path = spec.partition("=")
-        experiment = CANDIDATES.get(name, (f"recipe-{name}", 0.0))[0]
+        experiment = CANDIDATES[name][0] if name in CANDIDATES else f"recipe-{name}"
         prepared.append(
             Prepared(
                 experiment=f"{experiment}-{Path(path).name}",
