@@ -214,6 +214,17 @@ class CategoryRegression:
             or self.net - self.std_error < -self.tolerance
         )
 
+    def pairs_to_clear(self) -> int | None:
+        """How many more of this category's pairs would clear the one-standard-error block if the
+        estimate held: the block holds while n < (sd / (net + tolerance))^2. None when sampling
+        cannot clear it at this estimate (at or beyond the tolerance, or the regression evidence
+        itself blocks: significant or mounting)."""
+        margin = self.net + self.tolerance
+        if self.significant or self.mounting or margin <= 0 or self.n == 0:
+            return None
+        sd = self.std_error * math.sqrt(self.n)
+        return max(0, math.ceil((sd / margin) ** 2) - self.n)
+
     def to_json(self) -> dict[str, object]:
         return {**asdict(self), "mounting": self.mounting, "blocks": self.blocks}
 
