@@ -28,20 +28,14 @@ def print_progress(done: int, total: int, seconds: float) -> None:
 async def _answers(
     base: str, prompts: list[str], adapter: str | None, on_progress: Progress | None
 ) -> list[str]:
-    from proxy.config import LocalModelConfig, UpstreamConfig
+    from demo.generative import local_upstream
     from proxy.upstream import build_upstream
     from tunegate.records import ArmResult
     from tunegate.responses import parse_response
 
-    local = LocalModelConfig(
-        kind="causal_lm",
-        path=base,
-        adapter=adapter,
-        max_batch_size=8,
-        batch_window_ms=20.0,
-        max_queue=max(256, len(prompts)),  # every question is queued at once
-    )
-    upstream = build_upstream("smollm2-base", UpstreamConfig(local=local))
+    # every question is queued at once
+    config = local_upstream(base, adapter, max_queue=max(256, len(prompts)))
+    upstream = build_upstream("smollm2-base", config)
     await upstream.start()  # type: ignore[attr-defined]  # the in-process backend has start()
     started = time.perf_counter()
     done = 0

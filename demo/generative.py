@@ -29,6 +29,7 @@ __all__ = [
     "GOOD_EXPERIMENT",
     "Prepared",
     "candidate_configs",
+    "local_upstream",
     "prepare_generative",
     "round_items",
     "traffic_items",
@@ -141,7 +142,8 @@ def _interleave(
     return items + shorter
 
 
-def _local(path: str, adapter: str | None, max_queue: int) -> UpstreamConfig:
+def local_upstream(path: str, adapter: str | None, max_queue: int) -> UpstreamConfig:
+    """The demo's in-process SmolLM2 upstream (``adapter``: a LoRA on the base), batches of 8."""
     return UpstreamConfig(
         local=LocalModelConfig(
             kind="causal_lm",
@@ -188,8 +190,8 @@ def prepare_generative(
             Prepared(
                 experiment=experiment,
                 upstreams={
-                    BASE_UPSTREAM: _local(adapter.base, None, queue),
-                    f"smollm2-{name}": _local(adapter.base, str(adapter.path), queue),
+                    BASE_UPSTREAM: local_upstream(adapter.base, None, queue),
+                    f"smollm2-{name}": local_upstream(adapter.base, str(adapter.path), queue),
                 },
                 items=items,
                 candidate=str(adapter.path),

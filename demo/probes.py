@@ -20,16 +20,27 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["PROBES_FILE", "Probe", "candidate_rows", "generate_probes", "load_probes"]
+__all__ = [
+    "PROBES_FILE",
+    "Probe",
+    "Row",
+    "candidate_rows",
+    "generate_probes",
+    "interleave",
+    "load_probes",
+]
 
 PROBES_FILE = Path(__file__).parent / "data" / "probes.jsonl"
 GENERAL_FILE = Path(__file__).parent / "data" / "general.jsonl"
+
+#: (kind, prompt, reference)
+Row = tuple[str, str, str]
 
 _NUMBER = "Answer with just the number."
 _WORD = "Answer with one word."
 
 #: the first probes, kept first: the ones every earlier demo run sent
-_FIRST: list[tuple[str, str, str]] = [
+_FIRST: list[Row] = [
     ("arithmetic", f"What is 2 + 2? {_NUMBER}", "4"),
     ("arithmetic", f"What is 3 times 4? {_NUMBER}", "12"),
     ("arithmetic", f"What is half of 10? {_NUMBER}", "5"),
@@ -100,7 +111,7 @@ class Probe:
     reference: str
 
 
-def _arithmetic(seed: int, count: int) -> list[tuple[str, str, str]]:
+def _arithmetic(seed: int, count: int) -> list[Row]:
     rng = random.Random(seed)
     out = []
     for _ in range(count):
@@ -118,7 +129,7 @@ def _arithmetic(seed: int, count: int) -> list[tuple[str, str, str]]:
     return out
 
 
-def candidate_rows(seed: int = 18) -> list[tuple[str, str, str]]:
+def candidate_rows(seed: int = 18) -> list[Row]:
     """Every (kind, prompt, reference) the probe tables make, before any filtering."""
     kinds = [
         [("arithmetic", f"How many {q}? {_NUMBER}", str(n)) for q, n in _COUNTS.items()]
@@ -128,8 +139,13 @@ def candidate_rows(seed: int = 18) -> list[tuple[str, str, str]]:
         [("format", f"What is the opposite of {w}? {_WORD}", a) for w, a in _OPPOSITES.items()]
         + [("format", f"Say only the number {w} as a digit.", str(d)) for w, d in _DIGITS.items()],
     ]
-    longest = max(len(k) for k in kinds)
-    return _FIRST + [k[i] for i in range(longest) for k in kinds if i < len(k)]
+    return _FIRST + interleave(kinds)
+
+
+def interleave(kinds: list[list[Row]]) -> list[Row]:
+    """The first row of each kind, then the second of each, and so on (kinds run out)."""
+    longest = max((len(k) for k in kinds), default=0)
+    return [k[i] for i in range(longest) for k in kinds if i < len(k)]
 
 
 def generate_probes(seed: int = 18) -> list[Probe]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import itertools
 
-from demo.probes import candidate_rows
+from demo.probes import Row, candidate_rows, interleave
 
 __all__ = ["rehearsal_candidates"]
 
@@ -68,9 +68,9 @@ _OPPOSITES = {
 }  # fmt: skip
 
 
-def _arithmetic() -> list[tuple[str, str, str]]:
+def _arithmetic() -> list[Row]:
     """Every sum, product and difference of 1..12, then halves and doubles."""
-    out: list[tuple[str, str, str]] = []
+    out: list[Row] = []
     for a, b in itertools.product(range(1, 13), repeat=2):
         out.append(("arithmetic", f"What is {a} + {b}? {_NUMBER}", str(a + b)))
         out.append(("arithmetic", f"What is {a} times {b}? {_NUMBER}", str(a * b)))
@@ -81,7 +81,7 @@ def _arithmetic() -> list[tuple[str, str, str]]:
     return out
 
 
-def rehearsal_candidates(arithmetic: int = 96) -> list[tuple[str, str, str]]:
+def rehearsal_candidates(arithmetic: int = 96) -> list[Row]:
     """(kind, prompt, reference) rows, none of them a probe candidate, in a fixed order.
 
     ``arithmetic`` of the arithmetic rows are taken, spread evenly over the table (it has
@@ -96,6 +96,4 @@ def rehearsal_candidates(arithmetic: int = 96) -> list[tuple[str, str, str]]:
         + [("facts", f"{q} {_WORD}", a) for q, a in _FACTS.items()],
         [("format", f"What is the opposite of {w}? {_WORD}", a) for w, a in _OPPOSITES.items()],
     ]
-    longest = max(len(k) for k in kinds)
-    rows = [k[i] for i in range(longest) for k in kinds if i < len(k)]
-    return [row for row in rows if row[1] not in probes]
+    return [row for row in interleave(kinds) if row[1] not in probes]

@@ -31,7 +31,7 @@ async def _main(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from cli.settings import Settings
-    from demo.generative import BASE_UPSTREAM, CANDIDATES, Prepared, _local, traffic_items
+    from demo.generative import BASE_UPSTREAM, CANDIDATES, Prepared, local_upstream, traffic_items
     from demo.offline import offline_gate
     from demo.stack import embedded_redis
 
@@ -45,8 +45,8 @@ async def _main(args: argparse.Namespace) -> int:
             Prepared(
                 experiment=f"{experiment}-{Path(path).name}",
                 upstreams={
-                    BASE_UPSTREAM: _local(args.base, None, 256),
-                    f"smollm2-{name}": _local(args.base, path, 256),
+                    BASE_UPSTREAM: local_upstream(args.base, None, 256),
+                    f"smollm2-{name}": local_upstream(args.base, path, 256),
                 },
                 items=items,
                 candidate=path,
