@@ -3,6 +3,7 @@
     python -m bench.proxy.drills              # per fault 3 x (8 s healthy, 8 s fault)
     python -m bench.proxy.drills --repeats 1 --seconds 20   # one long pair of phases per fault
     python -m bench.proxy.drills --quick      # 1 x 5 s phases: a bounded pilot (about 3 minutes)
+    python -m bench.proxy.drills --timeline   # also each phase's requests over 50 ms per second
 
 For each topology (``own``: control and candidate on their own model servers; ``shared``: one
 server serving both, the vLLM base + LoRA deployment) it measures the healthy maximum (closed
@@ -60,6 +61,7 @@ ROOT = Path(__file__).resolve().parents[2]
 EXPERIMENT = "drill"
 CANDIDATE_MODEL = "drill-ft"
 SHADOW_TIMEOUT_S = 2.0
+SLOW_S = 0.05  # a request this late is counted in its phase's timeline
 BODY = json.dumps(
     {"model": EXPERIMENT, "messages": [{"role": "user", "content": "Say something."}]}
 ).encode()
@@ -81,6 +83,9 @@ class Phase:
     gc_pause_max_ms: float = 0.0  # upper bound of the slowest bucket hit
     pairs: int = 0
     candidate: dict[str, int] = field(default_factory=dict)  # what the pairs say of the arm
+    #: requests over SLOW_S by the second (of the phase) they were scheduled in: one stall
+    #: shows as one burst, a slower path as a spread (``--timeline`` prints it)
+    slow_per_second: dict[int, int] = field(default_factory=dict)
     latencies: list[float] = field(default_factory=list, repr=False)  # seconds, for pooling
 
 
@@ -278,7 +283,9 @@ async def _closed_loop(url: str, seconds: float, concurrency: int = 32) -> float
 _JSON = {"content-type": "application/json"}
 
 
-async def _open_loop(url: str, rate: float, seconds: float) -> tuple[list[float], int]:
+async def _open_loop(
+    url: str, rate: float, seconds: float
+) -> tuple[list[float], int, dict[int, int]]:
     """Latencies (from each request's scheduled time) and the error count at ``rate``/s.
 
     The collector is off while the phase runs: this process holds every request's task until
@@ -295,7 +302,9 @@ async def _open_loop(url: str, rate: float, seconds: float) -> tuple[list[float]
         gc.unfreeze()
 
 
-async def _scheduled(url: str, rate: float, seconds: float) -> tuple[list[float], int]:
+async def _scheduled(
+    url: str, rate: float, seconds: float
+) -> tuple[list[float], int, dict[int, int]]:
     loop = asyncio.get_running_loop()
     timeout = aiohttp.ClientTimeout(total=30)
     async with aiohttp.ClientSession(
@@ -322,7 +331,10 @@ async def _scheduled(url: str, rate: float, seconds: float) -> tuple[list[float]
             tasks.append(asyncio.create_task(one(at)))
         results = await asyncio.gather(*tasks)
     latencies = [r for r in results if r is not None]
-    return latencies, len(results) - len(latencies)
+    slow: Counter[int] = Counter(
+        int(i / rate) for i, r in enumerate(results) if r is not None and r > SLOW_S
+    )
+    return latencies, len(results) - len(latencies), dict(sorted(slow.items()))
 
 
 def _gc_delta(
@@ -377,7 +389,7 @@ def _phase(
 ) -> tuple[Phase, str]:
     before = topology.metrics()
     cpu = topology.proxy.cpu_seconds()
-    latencies, errors = asyncio.run(_open_loop(topology.url, rate, seconds))
+    latencies, errors, slow = asyncio.run(_open_loop(topology.url, rate, seconds))
     cpu = topology.proxy.cpu_seconds() - cpu
     after = topology.metrics()
     collections, pauses, worst = _gc_delta(before, after)
@@ -403,6 +415,7 @@ def _phase(
         gc_pause_max_ms=worst,
         pairs=len(pairs),
         candidate=dict(named),
+        slow_per_second=slow,
         latencies=latencies,
     )
     return phase, last_id
@@ -423,6 +436,11 @@ def _parse() -> argparse.Namespace:
         "--rate", type=float, default=None, help="offered req/s (default: half max)"
     )
     parser.add_argument("--out", type=Path, default=Path("bench/results"))
+    parser.add_argument(
+        "--timeline",
+        action="store_true",
+        help="print each phase's requests over 50 ms by the second they were scheduled in",
+    )
     return parser.parse_args()
 
 
@@ -489,12 +507,19 @@ def main() -> None:
                         healthy: list[Phase] = []
                         broken: list[Phase] = []
                         for _ in range(repeats):
-                            topology.fault("ok")
-                            phase, last_id = _phase(topology, "healthy", rate, seconds, last_id)
-                            healthy.append(phase)
-                            topology.fault(fault)
-                            phase, last_id = _phase(topology, fault, rate, seconds, last_id)
-                            broken.append(phase)
+                            for state, phases in (("ok", healthy), (fault, broken)):
+                                topology.fault(state)
+                                phase_name = "healthy" if state == "ok" else fault
+                                phase, last_id = _phase(
+                                    topology, phase_name, rate, seconds, last_id
+                                )
+                                phases.append(phase)
+                                if args.timeline:
+                                    print(
+                                        f"    {name}/{phase.name}: p99 {phase.p99_ms} ms,"
+                                        f" over 50 ms by second {phase.slow_per_second}",
+                                        flush=True,
+                                    )
                         topology.fault("ok")
                         pairs = zip(healthy, broken, strict=True)
                         ratios = [b.p99_ms / h.p99_ms for h, b in pairs if h.p99_ms]
