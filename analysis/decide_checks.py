@@ -158,7 +158,7 @@ class Checks:
         if stage is Stage.AB:
             need = max(need, self.policy.min_exposure_per_stage - self.exposure)
         # a blocking category's own pairs, scaled by its share of the traffic: with the judge
-        # already superior, its block is what the next look waits for ("About 0 more" before)
+        # already superior, its block is what the next look waits for
         total = sum(c.n for c in self.categories)
         for category in self.blocked_categories:
             more = category.pairs_to_clear()

@@ -12,9 +12,7 @@ import json
 import time
 from collections.abc import Callable
 
-__all__ = ["MAX_TOKENS", "Progress", "ask", "print_progress"]
-
-MAX_TOKENS = 48  # demo.generative: the demo's token limit
+__all__ = ["Progress", "ask", "print_progress"]
 
 #: Called with (answers done, answers in all, seconds since the first question).
 Progress = Callable[[int, int, float], None]
@@ -28,7 +26,7 @@ def print_progress(done: int, total: int, seconds: float) -> None:
 async def _answers(
     base: str, prompts: list[str], adapter: str | None, on_progress: Progress | None
 ) -> list[str]:
-    from demo.generative import local_upstream
+    from demo.generative import MAX_TOKENS, local_upstream
     from proxy.upstream import build_upstream
     from tunegate.records import ArmResult
     from tunegate.responses import parse_response

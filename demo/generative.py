@@ -27,6 +27,7 @@ __all__ = [
     "DEFAULT_TICKETS",
     "EXPERIMENT",
     "GOOD_EXPERIMENT",
+    "MAX_TOKENS",
     "Prepared",
     "candidate_configs",
     "local_upstream",
@@ -47,6 +48,9 @@ CANDIDATES: dict[str, tuple[str, LoraConfig]] = {
     "tickets": (EXPERIMENT, LoraConfig()),
     "mixed": (GOOD_EXPERIMENT, LoraConfig(general_share=0.5, steps=56, learning_rate=3e-3)),
 }
+
+#: the demo's token limit per answer (the build scripts ask the base with it too: demo.asking)
+MAX_TOKENS = 48
 
 #: held-out tickets sent by default: enough for per-category evidence within the time budget
 DEFAULT_TICKETS = 24
@@ -198,7 +202,7 @@ def prepare_generative(
                 reused=adapter.reused,
                 train_seconds=adapter.seconds,
                 final_loss=adapter.final_loss,
-                max_tokens=48,
+                max_tokens=MAX_TOKENS,
                 stages=adapter.stages,
                 source=adapter.source,
                 rounds=plan,

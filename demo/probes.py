@@ -21,13 +21,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = [
+    "NUMBER",
     "PROBES_FILE",
+    "WORD",
     "Probe",
     "Row",
     "candidate_rows",
     "generate_probes",
     "interleave",
     "load_probes",
+    "question_rows",
 ]
 
 PROBES_FILE = Path(__file__).parent / "data" / "probes.jsonl"
@@ -36,28 +39,29 @@ GENERAL_FILE = Path(__file__).parent / "data" / "general.jsonl"
 #: (kind, prompt, reference)
 Row = tuple[str, str, str]
 
-_NUMBER = "Answer with just the number."
-_WORD = "Answer with one word."
+#: the instructions the questions end with
+NUMBER = "Answer with just the number."
+WORD = "Answer with one word."
 
 #: the first probes, kept first: the ones every earlier demo run sent
 _FIRST: list[Row] = [
-    ("arithmetic", f"What is 2 + 2? {_NUMBER}", "4"),
-    ("arithmetic", f"What is 3 times 4? {_NUMBER}", "12"),
-    ("arithmetic", f"What is half of 10? {_NUMBER}", "5"),
-    ("arithmetic", f"How many days are in a week? {_NUMBER}", "7"),
-    ("arithmetic", f"How many months are in a year? {_NUMBER}", "12"),
-    ("arithmetic", f"How many hours are in a day? {_NUMBER}", "24"),
-    ("facts", f"What is the capital of France? {_WORD}", "Paris"),
-    ("facts", f"What is the capital of Japan? {_WORD}", "Tokyo"),
-    ("facts", f"What is the capital of Italy? {_WORD}", "Rome"),
-    ("facts", f"What is the capital of Germany? {_WORD}", "Berlin"),
-    ("facts", f"What is the capital of Spain? {_WORD}", "Madrid"),
-    ("facts", f"What is the capital of England? {_WORD}", "London"),
-    ("facts", f"What is the largest ocean on Earth? {_WORD}", "Pacific"),
-    ("facts", f"How many legs does a spider have? {_NUMBER}", "8"),
-    ("facts", f"What gas do humans need to breathe? {_WORD}", "oxygen"),
-    ("format", f"What is the opposite of hot? {_WORD}", "cold"),
-    ("format", f"What is the opposite of up? {_WORD}", "down"),
+    ("arithmetic", f"What is 2 + 2? {NUMBER}", "4"),
+    ("arithmetic", f"What is 3 times 4? {NUMBER}", "12"),
+    ("arithmetic", f"What is half of 10? {NUMBER}", "5"),
+    ("arithmetic", f"How many days are in a week? {NUMBER}", "7"),
+    ("arithmetic", f"How many months are in a year? {NUMBER}", "12"),
+    ("arithmetic", f"How many hours are in a day? {NUMBER}", "24"),
+    ("facts", f"What is the capital of France? {WORD}", "Paris"),
+    ("facts", f"What is the capital of Japan? {WORD}", "Tokyo"),
+    ("facts", f"What is the capital of Italy? {WORD}", "Rome"),
+    ("facts", f"What is the capital of Germany? {WORD}", "Berlin"),
+    ("facts", f"What is the capital of Spain? {WORD}", "Madrid"),
+    ("facts", f"What is the capital of England? {WORD}", "London"),
+    ("facts", f"What is the largest ocean on Earth? {WORD}", "Pacific"),
+    ("facts", f"How many legs does a spider have? {NUMBER}", "8"),
+    ("facts", f"What gas do humans need to breathe? {WORD}", "oxygen"),
+    ("format", f"What is the opposite of hot? {WORD}", "cold"),
+    ("format", f"What is the opposite of up? {WORD}", "down"),
     ("format", "Say only the number seven as a digit.", "7"),
 ]
 
@@ -118,28 +122,41 @@ def _arithmetic(seed: int, count: int) -> list[Row]:
         a, b = rng.randint(1, 12), rng.randint(1, 12)
         op = rng.choice(["+", "times", "minus"])
         if op == "+":
-            out.append(("arithmetic", f"What is {a} + {b}? {_NUMBER}", str(a + b)))
+            out.append(("arithmetic", f"What is {a} + {b}? {NUMBER}", str(a + b)))
         elif op == "times":
-            out.append(("arithmetic", f"What is {a} times {b}? {_NUMBER}", str(a * b)))
+            out.append(("arithmetic", f"What is {a} times {b}? {NUMBER}", str(a * b)))
         elif a != b:
             hi, lo = max(a, b), min(a, b)
-            out.append(("arithmetic", f"What is {hi} minus {lo}? {_NUMBER}", str(hi - lo)))
-    out += [("arithmetic", f"What is half of {n}? {_NUMBER}", str(n // 2)) for n in (6, 20, 100)]
-    out += [("arithmetic", f"What is double {n}? {_NUMBER}", str(2 * n)) for n in (3, 5, 10)]
+            out.append(("arithmetic", f"What is {hi} minus {lo}? {NUMBER}", str(hi - lo)))
+    out += [("arithmetic", f"What is half of {n}? {NUMBER}", str(n // 2)) for n in (6, 20, 100)]
+    out += [("arithmetic", f"What is double {n}? {NUMBER}", str(2 * n)) for n in (3, 5, 10)]
     return out
 
 
 def candidate_rows(seed: int = 18) -> list[Row]:
     """Every (kind, prompt, reference) the probe tables make, before any filtering."""
-    kinds = [
-        [("arithmetic", f"How many {q}? {_NUMBER}", str(n)) for q, n in _COUNTS.items()]
-        + _arithmetic(seed, 22),
-        [("facts", f"What is the capital of {c}? {_WORD}", a) for c, a in _CAPITALS.items()]
-        + [("facts", f"{q} {_WORD}", a) for q, a in _FACTS.items()],
-        [("format", f"What is the opposite of {w}? {_WORD}", a) for w, a in _OPPOSITES.items()]
-        + [("format", f"Say only the number {w} as a digit.", str(d)) for w, d in _DIGITS.items()],
+    kinds = question_rows(_COUNTS, _CAPITALS, _FACTS, _OPPOSITES)
+    kinds[0] += _arithmetic(seed, 22)
+    kinds[2] += [
+        ("format", f"Say only the number {w} as a digit.", str(d)) for w, d in _DIGITS.items()
     ]
     return _FIRST + interleave(kinds)
+
+
+def question_rows(
+    counts: dict[str, int],
+    capitals: dict[str, str],
+    facts: dict[str, str],
+    opposites: dict[str, str],
+) -> list[list[Row]]:
+    """The arithmetic, facts and format rows of the probes' question templates, one list per
+    kind: the probes' tables and the rehearsal's (demo/rehearsal.py) are asked alike."""
+    return [
+        [("arithmetic", f"How many {q}? {NUMBER}", str(n)) for q, n in counts.items()],
+        [("facts", f"What is the capital of {c}? {WORD}", a) for c, a in capitals.items()]
+        + [("facts", f"{q} {WORD}", a) for q, a in facts.items()],
+        [("format", f"What is the opposite of {w}? {WORD}", a) for w, a in opposites.items()],
+    ]
 
 
 def interleave(kinds: list[list[Row]]) -> list[Row]:

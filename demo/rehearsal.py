@@ -15,12 +15,9 @@ from __future__ import annotations
 
 import itertools
 
-from demo.probes import Row, candidate_rows, interleave
+from demo.probes import NUMBER, Row, candidate_rows, interleave, question_rows
 
 __all__ = ["rehearsal_candidates"]
-
-_NUMBER = "Answer with just the number."
-_WORD = "Answer with one word."
 
 _COUNTS = {
     "legs does a horse have": 4, "wheels does a car have": 4, "sides does a pentagon have": 5,
@@ -72,12 +69,12 @@ def _arithmetic() -> list[Row]:
     """Every sum, product and difference of 1..12, then halves and doubles."""
     out: list[Row] = []
     for a, b in itertools.product(range(1, 13), repeat=2):
-        out.append(("arithmetic", f"What is {a} + {b}? {_NUMBER}", str(a + b)))
-        out.append(("arithmetic", f"What is {a} times {b}? {_NUMBER}", str(a * b)))
+        out.append(("arithmetic", f"What is {a} + {b}? {NUMBER}", str(a + b)))
+        out.append(("arithmetic", f"What is {a} times {b}? {NUMBER}", str(a * b)))
         if a > b:
-            out.append(("arithmetic", f"What is {a} minus {b}? {_NUMBER}", str(a - b)))
-    out += [("arithmetic", f"What is half of {n}? {_NUMBER}", str(n // 2)) for n in range(2, 41, 2)]
-    out += [("arithmetic", f"What is double {n}? {_NUMBER}", str(2 * n)) for n in range(1, 21)]
+            out.append(("arithmetic", f"What is {a} minus {b}? {NUMBER}", str(a - b)))
+    out += [("arithmetic", f"What is half of {n}? {NUMBER}", str(n // 2)) for n in range(2, 41, 2)]
+    out += [("arithmetic", f"What is double {n}? {NUMBER}", str(2 * n)) for n in range(1, 21)]
     return out
 
 
@@ -90,10 +87,6 @@ def rehearsal_candidates(arithmetic: int = 96) -> list[Row]:
     probes = {prompt for _, prompt, _ in candidate_rows()}
     sums = [row for row in _arithmetic() if row[1] not in probes]
     spread = [sums[i * len(sums) // arithmetic] for i in range(min(arithmetic, len(sums)))]
-    kinds = [
-        [("arithmetic", f"How many {q}? {_NUMBER}", str(n)) for q, n in _COUNTS.items()] + spread,
-        [("facts", f"What is the capital of {c}? {_WORD}", a) for c, a in _CAPITALS.items()]
-        + [("facts", f"{q} {_WORD}", a) for q, a in _FACTS.items()],
-        [("format", f"What is the opposite of {w}? {_WORD}", a) for w, a in _OPPOSITES.items()],
-    ]
+    kinds = question_rows(_COUNTS, _CAPITALS, _FACTS, _OPPOSITES)
+    kinds[0] += spread
     return [row for row in interleave(kinds) if row[1] not in probes]

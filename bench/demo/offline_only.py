@@ -31,7 +31,14 @@ async def _main(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from cli.settings import Settings
-    from demo.generative import BASE_UPSTREAM, CANDIDATES, Prepared, local_upstream, traffic_items
+    from demo.generative import (
+        BASE_UPSTREAM,
+        CANDIDATES,
+        MAX_TOKENS,
+        Prepared,
+        local_upstream,
+        traffic_items,
+    )
     from demo.offline import offline_gate
     from demo.stack import embedded_redis
 
@@ -53,7 +60,7 @@ async def _main(args: argparse.Namespace) -> int:
                 reused=True,
                 train_seconds=0.0,
                 final_loss=None,
-                max_tokens=48,
+                max_tokens=MAX_TOKENS,
             )
         )
     async with embedded_redis(args.workdir / "redis") as redis:

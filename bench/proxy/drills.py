@@ -490,7 +490,8 @@ def main() -> None:
         # no AOF rewrite in the drill: at tens of thousands of pairs a phase its fork and its
         # child's writing share the two cores with the proxy (a 30 s shared/hung phase once had
         # a p99 of 235 ms against 11 ms healthy, and a rerun without the earlier phases' data none)
-        redis.Redis.from_url(redis_url).config_set("auto-aof-rewrite-percentage", 0)
+        with redis.Redis.from_url(redis_url) as admin:
+            admin.config_set("auto-aof-rewrite-percentage", 0)
         try:
             for name in args.topologies.split(","):
                 topology = Topology(name, redis_url, Path(tmp))
@@ -507,12 +508,12 @@ def main() -> None:
                         healthy: list[Phase] = []
                         broken: list[Phase] = []
                         for _ in range(repeats):
-                            for state, phases in (("ok", healthy), (fault, broken)):
+                            for state, label, phases in (
+                                ("ok", "healthy", healthy),
+                                (fault, fault, broken),
+                            ):
                                 topology.fault(state)
-                                phase_name = "healthy" if state == "ok" else fault
-                                phase, last_id = _phase(
-                                    topology, phase_name, rate, seconds, last_id
-                                )
+                                phase, last_id = _phase(topology, label, rate, seconds, last_id)
                                 phases.append(phase)
                                 if args.timeline:
                                     print(
