@@ -1,4 +1,4 @@
-"""Capability-regression probes: general questions with the answers the base model gives right.
+"""Capability-regression probes: general questions with their key answers.
 
 Each reference is the key answer ("4", "Paris"); the demo scores the probe category with the
 judge's ``contains`` scorer, since SmolLM2-135M-Instruct answers in a short sentence rather than
@@ -7,10 +7,11 @@ task's format, loses these pairs: a capability regression.
 
 :func:`generate_probes` writes the candidates: a fixed table of facts, opposites and counts, and
 arithmetic from a seeded generator, never a question of the general instruction set the mixed
-adapter trains on (``data/general.jsonl``). The shipped file (``data/probes.jsonl``) holds the
-candidates the base model answers right greedily, in the generator's order:
-``scripts/build_demo_probes.py`` asks the base through the proxy's in-process backend, as the
-demo does, and writes it. A probe the base gets wrong could not show a regression.
+adapter trains on (``data/general.jsonl``). The shipped file (``data/probes.jsonl``, written by
+``scripts/build_demo_probes.py``) holds every candidate in the generator's order, the ones the
+base answers wrong too: kept to the control's right answers, a probe could only show the
+candidate losing, so any change to the weights would look like a regression (the base's
+marginal right answers flip, its wrong ones could not flip back).
 """
 
 from __future__ import annotations
