@@ -28,6 +28,7 @@ from analysis.guardrails import (
 from analysis.live import SequentialLive, live_sequential, user_means
 from analysis.ppi import CorrectedEstimate, corrected_win_rate
 from analysis.proportions import category_summaries, paired_correctness, win_rate_summary
+from analysis.quantiles import upper_bound_from
 from analysis.srm import SrmResult, sample_ratio_mismatch
 from tunegate.experiments import Policy
 from tunegate.records import Arm, Stage
@@ -157,6 +158,11 @@ class Checks:
         need = self.gate.samples_needed
         if stage is Stage.AB:
             need = max(need, self.policy.min_exposure_per_stage - self.exposure)
+        # a latency guardrail cannot hold before its quantile has an upper bound at all
+        for g in self.guardrails:
+            if g.method.startswith("quantile_cs") and not g.holds and g.n_candidate > 0:
+                n = min(g.n_control, g.n_candidate)
+                need = max(need, upper_bound_from(n, 0.95, g.alpha / 2) - n)
         # a blocking category's own pairs, scaled by its share of the traffic: with the judge
         # already superior, its block is what the next look waits for
         total = sum(c.n for c in self.categories)

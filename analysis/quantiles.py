@@ -18,7 +18,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.special import betainc, betaln
 
-__all__ = ["quantile_bounds", "quantile_ranks"]
+__all__ = ["quantile_bounds", "quantile_ranks", "upper_bound_from"]
 
 _PRIOR_SIZE = 50.0  # beta prior a + b: tightest around a few hundred observations
 
@@ -67,6 +67,27 @@ def quantile_ranks(t: int, q: float, alpha: float) -> tuple[int, int]:
     under = np.nonzero(_log_mixture(s, t, q, upper=False) >= threshold)[0]
     lo = int(under[-1]) + 1 if under.size else 0
     return lo, min(hi, t + 1)
+
+
+def upper_bound_from(t: int, q: float, alpha: float) -> int:
+    """The smallest sample size from ``t`` on at which the quantile has an upper bound (its
+    upper rank is at most the sample size): below it, no data can show a quantile small, so a
+    non-inferiority guardrail on it cannot hold yet. Doubling, then bisection (the bound, once
+    there, stays: more observations only narrow the ranks)."""
+
+    def bounded(n: int) -> bool:
+        return quantile_ranks(n, q, alpha)[1] <= n
+
+    t = max(t, 1)
+    if bounded(t):
+        return t
+    low, high = t, 2 * t
+    while not bounded(high):
+        low, high = high, 2 * high
+    while high - low > 1:
+        mid = (low + high) // 2
+        low, high = (low, mid) if bounded(mid) else (mid, high)
+    return high
 
 
 def _bisected_ranks(t: int, q: float, threshold: float) -> tuple[int, int] | None:

@@ -215,3 +215,21 @@ def test_a_category_blocking_within_one_standard_error_says_how_many_pairs_would
     clear = math.ceil((0.5 / (probe["net"] + 0.1)) ** 2)  # 48 probe pairs
     assert d.samples_needed == math.ceil((clear - 36) * 60 / 36)
     assert f"About {d.samples_needed} more samples" in d.reason
+
+
+def test_a_latency_guardrail_without_an_upper_bound_yet_says_how_many_pairs_bring_one():
+    # 180 pairs at the last weight: the p95's always-valid upper rank is beyond the sample, so
+    # latency cannot hold yet; the decision asks for the pairs that first give it a bound
+    from analysis.quantiles import quantile_ranks, upper_bound_from
+
+    rng = np.random.default_rng(8)
+    ev = _evidence(pairs_and_verdicts(rng, 180, "task", 0.9, 0.3, served_candidate_share=0.5))
+    last = ExperimentState(stage=Stage.AB, ab_weight=0.5, updated_at=NOW - 3600)
+    d = decide(experiment(min_pairs=20, min_exposure_per_stage=2), last, ev, NOW)
+    assert d.action is Action.CONTINUE and "latency_p95" in d.reason, d.reason
+    (latency,) = [g for g in _ev(d)["guardrails"] if g["name"] == "latency_p95"]
+    alpha = latency["alpha"] / 2
+    bounded = upper_bound_from(180, 0.95, alpha)
+    assert quantile_ranks(bounded, 0.95, alpha)[1] <= bounded
+    assert quantile_ranks(bounded - 1, 0.95, alpha)[1] > bounded - 1  # the first such size
+    assert d.samples_needed is not None and d.samples_needed >= bounded - 180 > 0
