@@ -1,10 +1,11 @@
 """The demo's offline gate: `tunegate eval` on the held-out items, before any traffic.
 
-The same items the demo then mirrors go through the offline gate first: the control is the
-strongest baseline (SmolLM2 with a production system prompt and a worked example from the
-training split), the candidate the LoRA adapter; tickets are scored with the live path's
-``json_fields`` scorer and field accuracy, the probes with their key answers as a probe suite
-(non-inferiority per kind) that the control answers bare (``bare_control``: the base model's own
+The items the demo then mirrors go through the offline gate first (the shadow stage's, and every
+probe the A/B rounds may send): the control is the strongest baseline (SmolLM2 with a
+production system prompt and a worked example from the training split), the candidate the LoRA
+adapter; tickets are scored with the live path's ``json_fields`` scorer and field accuracy, the
+probes with their key answers as a probe suite (non-inferiority of one ``probe`` category, as
+the live path scores it) that the control answers bare (``bare_control``: the base model's own
 knowledge, as the live shadow stage's control answers them). The result is recorded in the
 demo's Redis, and the demo's policy requires an offline pass before the controller may start the
 A/B, so a regression shows here first and holds the live rollout. The retrieval demo's held-out
@@ -23,8 +24,9 @@ from rich.progress import Progress
 
 from analysis.offline.spec import EvalSpec
 from cli.settings import Settings
-from demo.generative import Prepared
+from demo.generative import BATCH, Prepared
 from demo.tickets import load_tickets, prompt_for
+from demo.traffic import TrafficItem
 
 __all__ = ["OFFLINE_SYSTEM_PROMPT", "offline_gate"]
 
@@ -75,15 +77,24 @@ def _retrieval_spec(prepared: Prepared, folder: Path, cache: Path) -> EvalSpec:
     return EvalSpec.model_validate(spec)
 
 
+def _offline_items(prepared: Prepared) -> list[TrafficItem]:
+    """The shadow stage's items and every probe the A/B rounds may send: the whole probe suite
+    the run can use, whose answers the live path then reuses (the same bare question, the same
+    weights). The rounds' tickets are left to the live path: offline, their control is the
+    production prompt, whose answers the live path (bare control) could not reuse."""
+    seen = {item.prompt for item in prepared.items}
+    probes = [i for r in prepared.rounds for i in r if i.category == "probe"]
+    return prepared.items + [i for i in probes if i.prompt not in seen]
+
+
 def _spec(prepared: Prepared, folder: Path, cache: Path) -> EvalSpec:
     control, candidate = list(prepared.upstreams)
     tickets, probes = [], []
-    for i, item in enumerate(prepared.items):
+    for i, item in enumerate(_offline_items(prepared)):
         row: dict[str, object] = {"prompt": item.prompt, "reference": item.reference}
+        # one probe category, as the live path scores it (not one per kind): the same test
         if item.category == "probe":
-            probes.append(
-                {**row, "id": f"probe-{i}", "category": item.labels.get("probe", "probe")}
-            )
+            probes.append({**row, "id": f"probe-{i}", "category": item.category})
         else:
             tickets.append({**row, "id": f"ticket-{i}", "category": item.category})
     example = load_tickets("train")[0]
@@ -113,7 +124,7 @@ def _spec(prepared: Prepared, folder: Path, cache: Path) -> EvalSpec:
         ),
         "cache_dir": str(cache),
         "out_dir": str(folder / "report"),
-        "concurrency": 8,
+        "concurrency": 2 * BATCH,  # both arms' batches full
     }
     return EvalSpec.model_validate(spec)
 
