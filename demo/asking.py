@@ -2,7 +2,8 @@
 
 The build scripts (``scripts/build_demo_probes.py``, ``scripts/build_demo_general.py``) use it:
 the proxy's in-process backend, the plain question as one user turn, greedy, at most the demo's
-token limit, batches of 8; ``on_progress(done, total, seconds)`` is called every 16 answers.
+token limit, the demo's batch size; ``on_progress(done, total, seconds)`` is called every 16
+answers.
 """
 
 from __future__ import annotations
