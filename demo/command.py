@@ -20,7 +20,7 @@ from tunegate.errors import TunegateError
 __all__ = ["register", "run"]
 
 #: --quick: a handful of items (and training steps with --train); the pipeline is the real one
-QUICK = {"steps": 4, "items": 4, "probes": 4, "ab_rounds": 2, "users": 8}
+QUICK = {"steps": 4, "items": 4, "probes": 4, "ab_rounds": 2, "users": 8, "repeats": 2}
 
 
 def _positive(text: str) -> int:
@@ -113,6 +113,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="A/B rounds at most for a candidate the controller moves on (default 4)",
     )
     parser.add_argument(
+        "--repeats",
+        type=_positive,
+        default=None,
+        metavar="N",
+        help="questions each A/B user asks again per round, answered from the memo: the live"
+        " feedback and guardrails' traffic (default 8)",
+    )
+    parser.add_argument(
         "--keep-open",
         action="store_true",
         help="leave Redis and the proxy running after the summary (Ctrl-C stops them)",
@@ -152,7 +160,8 @@ def _options(args: argparse.Namespace) -> object:
         ab_rounds=args.ab_rounds if args.ab_rounds is not None else quick.get("ab_rounds", 4),
         keep_open=args.keep_open,
         reuse_answers=not args.no_reuse,
-        users=quick.get("users", 48),
+        users=quick.get("users", DemoOptions.users),
+        repeats=args.repeats or quick.get("repeats", DemoOptions.repeats),
     )
 
 

@@ -2,10 +2,11 @@
 
 One proxy serves every experiment. Round 0 is the shadow stage (100 % mirrored, no users); after
 each round a judge worker drains the pairs in burst mode and the rollout controller decides and
-applies (``tunegate decide --apply``). A candidate the controller moves to the A/B stage gets
-further rounds of held-out traffic, items the shadow stage did not send, from sticky simulated
-users who post feedback, until it is promoted, rolled back, or the rounds run out. Every
-decision is kept, with its reasons.
+applies (``tunegate decide --apply``). While a candidate is in the A/B stage, the rounds go on:
+it gets held-out traffic the earlier rounds did not send, from sticky simulated users who post
+feedback, until it is promoted, rolled back, or the rounds run out; a candidate still undecided
+in shadow gets each round's fresh items mirrored (no users), as production traffic would keep
+coming. Every decision is kept, with its reasons.
 """
 
 from __future__ import annotations
@@ -58,11 +59,15 @@ async def _send(
     round_index: int,
     concurrency: int,
     progress: Progress,
+    repeats: int = 0,
 ) -> list[Sent]:
-    items = prepared.items
-    stage = "shadow" if population is None else f"A/B round {round_index}"
-    if population is not None:  # each round's own items: its pairs are new evidence
-        items = population.assign(prepared.round_items(round_index), round_index)
+    # each later round's own items: its pairs are new evidence
+    items = prepared.items if round_index == 0 else prepared.round_items(round_index)
+    stage = "shadow" if round_index == 0 else f"shadow round {round_index}"
+    if population is not None:
+        asked = prepared.items + [i for r in range(1, round_index) for i in prepared.round_items(r)]
+        items = population.assign(items, round_index) + population.repeats(asked, repeats)
+        stage = f"A/B round {round_index}"
     task = progress.add_task(f"{prepared.experiment}: {stage}", total=len(items), note="")
     with store_errors("count pairs"):
         before = int(await client.xlen(keys.pairs(prepared.experiment)))
@@ -113,26 +118,24 @@ async def live_rounds(
     users: int,
     concurrency: int,
     refresh_s: float,
+    repeats: int = 0,
 ) -> list[Live]:
-    """Shadow every experiment, then A/B rounds while one is in the A/B stage."""
+    """Shadow every experiment, then further rounds while one is in the A/B stage."""
     from analysis.controller import Controller
 
     controller = Controller(settings.experiments, client, retention=settings.retention)
     lives = [Live(p.experiment) for p in prepared]
     population = Population(users)
     for round_index in range(ab_rounds + 1):
-        active = [
-            (p, live)
-            for p, live in zip(prepared, lives, strict=True)
-            if live.stage in _OPEN and (round_index == 0 or live.stage is Stage.AB)
-        ]
-        if not active:
+        # an undecided candidate stays in shadow and gets the round's items mirrored
+        active = [(p, live) for p, live in zip(prepared, lives, strict=True) if live.stage in _OPEN]
+        if not active or (round_index and all(live.stage is Stage.SHADOW for _, live in active)):
             break
-        who = None if round_index == 0 else population
+        who_sends = [population if live.stage is Stage.AB else None for _, live in active]
         await asyncio.gather(
             *(
-                _send(base_url, p, live, client, who, round_index, concurrency, progress)
-                for p, live in active
+                _send(base_url, p, live, client, who, round_index, concurrency, progress, repeats)
+                for (p, live), who in zip(active, who_sends, strict=True)
             )
         )
         await _judge(settings, client, progress)

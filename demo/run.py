@@ -24,7 +24,7 @@ from rich.progress import Progress, TaskID
 
 from analysis.config import AnalysisSettings
 from cli.settings import Settings
-from demo.generative import Prepared
+from demo.generative import BATCH, Prepared
 from demo.progress import Stopwatch, demo_progress
 from demo.rollout import Live, live_rounds
 from demo.stack import embedded_redis, proxy_server
@@ -63,10 +63,11 @@ class DemoOptions:
     train: bool = False  # train (or reuse from the cache) instead of the shipped adapters
     judge: JudgeEndpoint | None = None
     tolerance: float = DEMO_TOLERANCE
-    concurrency: int = 8
+    concurrency: int = BATCH  # requests in flight: one full batch
     offline: bool = True  # run the offline gate (tunegate eval) before any traffic
     ab_rounds: int = 4  # A/B rounds at most for a candidate the controller moves on
-    users: int = 48  # the simulated user population of the A/B stage
+    users: int = 96  # the simulated user population of the A/B stage
+    repeats: int = 8  # questions each A/B user asks again per round (live feedback, guardrails)
     keep_open: bool = False  # leave Redis and the proxy running, the web console open
     #: answer an identical temperature-0 request on the same weights from the in-process memo
     #: (proxy/upstream/local/memo.py): control's answers are shared by both experiments and
@@ -419,6 +420,7 @@ async def run_demo(
                         progress,
                         ab_rounds=options.ab_rounds,
                         users=options.users,
+                        repeats=options.repeats,
                         concurrency=options.concurrency,
                         refresh_s=STATE_REFRESH_S,
                     )

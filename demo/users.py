@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import random
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import httpx
 
@@ -65,17 +65,20 @@ class Population:
     def assign(self, items: list[TrafficItem], round_index: int) -> list[TrafficItem]:
         """The items with a user each: every user sends about the same number of requests."""
         offset = round_index * len(items)
-        return [
-            TrafficItem(
-                item.category,
-                item.reference,
-                prompt=item.prompt,
-                inputs=item.inputs,
-                labels=item.labels,
-                user=self.user(offset + i),
-            )
-            for i, item in enumerate(items)
+        return [replace(item, user=self.user(offset + i)) for i, item in enumerate(items)]
+
+    def repeats(self, asked: list[TrafficItem], per_user: int) -> list[TrafficItem]:
+        """Every user asks ``per_user`` of the questions already asked again, drawn at random
+        with replacement (seeded): production traffic repeats its common questions. A repeat
+        is the same request, so its pair repeats an earlier one; what it adds is the user's
+        feedback on the answer and the arms' latency and errors on one more request."""
+        picks = [
+            replace(self._rng.choice(asked), user=self.user(u))
+            for u in range(self.size)
+            for _ in range(per_user)
         ]
+        self._rng.shuffle(picks)
+        return picks
 
     async def feedback(self, base_url: str, model: str, sent: list[Sent]) -> int:
         """Post each served answer's feedback; returns how many were accepted."""

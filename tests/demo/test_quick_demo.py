@@ -83,6 +83,12 @@ def _demo(*argv: str, env: dict[str, str] | None = None) -> subprocess.Completed
     )
 
 
+def _prompt(pair: Pair) -> str:
+    messages = pair.request_json()["messages"]
+    assert isinstance(messages, list)
+    return str(messages[0]["content"])
+
+
 def _sections(out: str) -> dict[str, str]:
     """The printed story of each experiment, keyed by name (each starts with a rule line)."""
     parts = re.split(r"^─+ (\S+) ─+$", out, flags=re.MULTILINE)
@@ -131,7 +137,9 @@ def test_quick_generative_demo_prints_what_it_recorded(tmp_path):
         report_json = workdir / "offline" / experiment / "report" / "report.json"
         offline = json.loads(report_json.read_text())
         assert {c["set"] for c in offline["comparisons"]} <= {"tickets", "probes"}
-        assert len(offline["items"]) == 8
+        # the shadow stage's items and every probe the A/B rounds may send
+        later_probes = [i for r in round_items(4, 4, 2) for i in r if i.category == "probe"]
+        assert len(offline["items"]) == 8 + len(later_probes)
 
         pairs, verdicts, decisions = _recorded(workdir, experiment)
         shadow = [p for p in pairs if p.user_key_hash is None]  # round 0: no users
@@ -151,9 +159,14 @@ def test_quick_generative_demo_prints_what_it_recorded(tmp_path):
         if any(d.stage_before.value == "ab" for d in decisions):  # A/B rounds: sticky users
             ab = [p for p in pairs if p.user_key_hash is not None]
             rounds = sum(d.stage_before.value == "ab" for d in decisions)
-            assert len(ab) == sum(len(r) for r in round_items(4, 4, 2)[:rounds])
-            # each round sends items the shadow stage did not: its pairs are new evidence
-            assert not {p.request for p in ab} & {p.request for p in shadow}
+            fresh = round_items(4, 4, 2)[:rounds]
+            # each round: its fresh items, then each of the 8 users repeats 2 earlier questions
+            assert len(ab) == sum(len(r) for r in fresh) + rounds * 8 * 2
+            new = {i.prompt for r in fresh for i in r}
+            shadow_prompts = {_prompt(p) for p in shadow}
+            asked = {_prompt(p) for p in ab}
+            # the fresh items are new evidence; every other request repeats an earlier question
+            assert new and not new & shadow_prompts and asked <= new | shadow_prompts
             seen: dict[str, list[str]] = {}  # each user's served arms, in stream order
             for p in ab:
                 seen.setdefault(p.user_key_hash or "", []).append(p.served_arm.value)
@@ -161,7 +174,7 @@ def test_quick_generative_demo_prints_what_it_recorded(tmp_path):
             for arms in seen.values():
                 assert arms == sorted(arms, key=["control", "candidate"].index)
         printed = {(m[0], m[1]): m for m in LINE.findall(section)}
-        # the probes' references are answers the base model really gives, greedily
+        # the quick demo's probes are the first ones, which the base model answers right
         assert float(printed[("probe", "contains")][6]) == 1.0
         # the base model cannot know the invented products' routing: its triage is mostly wrong
         assert float(printed[("tickets", "json_fields")][6]) < 0.5
