@@ -418,6 +418,7 @@ def _guardrails(evidence: Evidence, policy: Policy) -> list[GuardrailResult]:
             policy.latency_p95_margin,
             alpha_for(policy, "latency_p95"),
             policy.min_rollback_pairs,
+            policy.latency_p95_slack_s,
         ),
     ]
     if tok_ctrl.size >= 2:

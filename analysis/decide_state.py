@@ -162,7 +162,9 @@ def _category_summaries(s: DecisionState, alpha: float) -> list[CategorySummary]
     return [CategorySummary(n, x, q) for n, x, q in zip(names, summaries, q_values, strict=True)]
 
 
-def _latency(s: DecisionState, margin: float, alpha: float, min_sample: int) -> GuardrailResult:
+def _latency(
+    s: DecisionState, margin: float, alpha: float, min_sample: int, slack_s: float = 0.0
+) -> GuardrailResult:
     def bounds(h: LatencyHistogram) -> tuple[float, float, float]:
         n = h.n
         if n == 0:
@@ -177,8 +179,8 @@ def _latency(s: DecisionState, margin: float, alpha: float, min_sample: int) -> 
     enough = min(ctrl.n, cand.n) >= min_sample
     ratio = (k_lo / c_hi if c_hi > 0 else math.nan, k_hi / c_lo if c_lo > 0 else math.inf)
     return GuardrailResult(
-        "latency_p95", c_est, k_est, margin, bool(enough and k_lo > limit * c_hi),
-        bool(enough and k_hi <= limit * c_lo), None, None, ctrl.n, cand.n, alpha,
+        "latency_p95", c_est, k_est, margin, bool(enough and k_lo > limit * c_hi + slack_s),
+        bool(enough and k_hi <= limit * c_lo + slack_s), None, None, ctrl.n, cand.n, alpha,
         "quantile_cs_histogram", min_sample, (float(ratio[0]), float(ratio[1])),
     )  # fmt: skip
 
@@ -206,7 +208,13 @@ def guardrails_from_state(s: DecisionState, policy: Policy) -> list[GuardrailRes
         )  # fmt: skip
     out = [
         error,
-        _latency(s, policy.latency_p95_margin, alpha_for(policy, "latency_p95"), minimum),
+        _latency(
+            s,
+            policy.latency_p95_margin,
+            alpha_for(policy, "latency_p95"),
+            minimum,
+            policy.latency_p95_slack_s,
+        ),
     ]
     k = s.tokens.n
     if k >= 2:

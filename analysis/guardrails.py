@@ -110,16 +110,24 @@ def error_rate_guardrail(
 
 
 def latency_p95_guardrail(
-    control: ArrayLike, candidate: ArrayLike, margin: float, alpha: float, min_sample: int = 1
+    control: ArrayLike,
+    candidate: ArrayLike,
+    margin: float,
+    alpha: float,
+    min_sample: int = 1,
+    slack_s: float = 0.0,
 ) -> GuardrailResult:
-    """Candidate p95 against (1 + ``margin``) x control p95, half the alpha on each arm's bounds."""
+    """Candidate p95 against (1 + ``margin``) x control p95 + ``slack_s``, half the alpha on each
+    arm's bounds. The absolute slack is what a relative margin cannot express: two p95s of a
+    millisecond or less (cached or trivial answers) differ by timer and scheduling noise many
+    times over, so without it the guardrail can never hold there."""
     ctrl, cand = np.asarray(control, np.float64), np.asarray(candidate, np.float64)
     c_lo, c_est, c_hi = quantile_bounds(ctrl, 0.95, alpha / 2)
     k_lo, k_est, k_hi = quantile_bounds(cand, 0.95, alpha / 2)
     limit = 1 + margin
     enough = min(ctrl.size, cand.size) >= min_sample
-    breached = enough and k_lo > limit * c_hi
-    holds = enough and k_hi <= limit * c_lo
+    breached = enough and k_lo > limit * c_hi + slack_s
+    holds = enough and k_hi <= limit * c_lo + slack_s
     # the interval of candidate p95 / control p95 that both arms' bounds allow
     ratio = (k_lo / c_hi if c_hi > 0 else math.nan, k_hi / c_lo if c_lo > 0 else math.inf)
     return GuardrailResult(

@@ -20,7 +20,7 @@ from tunegate.errors import TunegateError
 __all__ = ["register", "run"]
 
 #: --quick: a handful of items (and training steps with --train); the pipeline is the real one
-QUICK = {"steps": 4, "items": 4, "probes": 4, "ab_rounds": 2, "users": 8, "repeats": 2}
+QUICK = {"steps": 4, "items": 4, "probes": 4, "ab_rounds": 2, "users": 8}
 
 
 def _positive(text: str) -> int:
@@ -113,14 +113,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="A/B rounds at most for a candidate the controller moves on (default 4)",
     )
     parser.add_argument(
-        "--repeats",
-        type=_positive,
-        default=None,
-        metavar="N",
-        help="questions each A/B user asks again per round, answered from the memo: the live"
-        " feedback and guardrails' traffic (default 8)",
-    )
-    parser.add_argument(
         "--keep-open",
         action="store_true",
         help="leave Redis and the proxy running after the summary (Ctrl-C stops them)",
@@ -161,7 +153,6 @@ def _options(args: argparse.Namespace) -> object:
         keep_open=args.keep_open,
         reuse_answers=not args.no_reuse,
         users=quick.get("users", DemoOptions.users),
-        repeats=args.repeats or quick.get("repeats", DemoOptions.repeats),
     )
 
 

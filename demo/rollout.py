@@ -21,7 +21,7 @@ from cli.settings import Settings
 from demo.errors import DemoError
 from demo.generative import Prepared
 from demo.stack import wait_for_pairs
-from demo.traffic import Sent, send_traffic
+from demo.traffic import Sent, TrafficItem, send_traffic
 from demo.users import Population
 from tunegate import keys
 from tunegate.records import Decision, Stage
@@ -55,20 +55,13 @@ async def _send(
     prepared: Prepared,
     live: Live,
     client: aioredis.Redis,
-    population: Population | None,
-    round_index: int,
+    items: list[TrafficItem],
+    label: str,
     concurrency: int,
     progress: Progress,
-    repeats: int = 0,
 ) -> list[Sent]:
-    # each later round's own items: its pairs are new evidence
-    items = prepared.items if round_index == 0 else prepared.round_items(round_index)
-    stage = "shadow" if round_index == 0 else f"shadow round {round_index}"
-    if population is not None:
-        asked = prepared.items + [i for r in range(1, round_index) for i in prepared.round_items(r)]
-        items = population.assign(items, round_index) + population.repeats(asked, repeats)
-        stage = f"A/B round {round_index}"
-    task = progress.add_task(f"{prepared.experiment}: {stage}", total=len(items), note="")
+    """Send ``items`` and wait until their pairs (shadow copies included) are logged."""
+    task = progress.add_task(f"{prepared.experiment}: {label}", total=len(items), note="")
     with store_errors("count pairs"):
         before = int(await client.xlen(keys.pairs(prepared.experiment)))
     sent = await send_traffic(
@@ -85,9 +78,40 @@ async def _send(
     if not served:
         raise DemoError(f"no request got through the proxy: {live.failed[-1]}")
     await wait_for_pairs(client, prepared.experiment, before + len(served), 600.0)
-    if population is not None:
-        live.feedback += await population.feedback(base_url, prepared.experiment, served)
-    return sent
+    return served
+
+
+async def _round(
+    base_url: str,
+    prepared: Prepared,
+    live: Live,
+    client: aioredis.Redis,
+    population: Population | None,
+    round_index: int,
+    concurrency: int,
+    progress: Progress,
+) -> None:
+    """One round of an experiment's traffic: the shadow stage's items (round 0), else the
+    round's fresh items, mirrored; in the A/B stage, from the users, then every other user
+    asks again one question asked before. The repeats go after the fresh items' pairs are in,
+    so both arms answer them from the memo with no decoding beside them: their latencies
+    compare the arms, not what else ran at that moment."""
+    if population is None:  # shadow: its items, or an undecided candidate's round, mirrored
+        items = prepared.items if round_index == 0 else prepared.round_items(round_index)
+        label = "shadow" if round_index == 0 else f"shadow round {round_index}"
+        await _send(base_url, prepared, live, client, items, label, concurrency, progress)
+        return
+    fresh = prepared.round_items(round_index)
+    asked = prepared.items + [i for r in range(1, round_index) for i in prepared.round_items(r)]
+    new, again = population.round_traffic(fresh, asked, round_index)
+    served = []
+    for items, label in ((new, "new questions"), (again, "repeated questions")):
+        if items:
+            label = f"A/B round {round_index}: {label}"
+            served += await _send(
+                base_url, prepared, live, client, items, label, concurrency, progress
+            )
+    live.feedback += await population.feedback(base_url, prepared.experiment, served)
 
 
 async def _judge(settings: Settings, client: aioredis.Redis, progress: Progress) -> None:
@@ -118,7 +142,6 @@ async def live_rounds(
     users: int,
     concurrency: int,
     refresh_s: float,
-    repeats: int = 0,
 ) -> list[Live]:
     """Shadow every experiment, then further rounds while one is in the A/B stage."""
     from analysis.controller import Controller
@@ -131,13 +154,11 @@ async def live_rounds(
         active = [(p, live) for p, live in zip(prepared, lives, strict=True) if live.stage in _OPEN]
         if not active or (round_index and all(live.stage is Stage.SHADOW for _, live in active)):
             break
-        who_sends = [population if live.stage is Stage.AB else None for _, live in active]
-        await asyncio.gather(
-            *(
-                _send(base_url, p, live, client, who, round_index, concurrency, progress, repeats)
-                for (p, live), who in zip(active, who_sends, strict=True)
-            )
-        )
+        # one experiment after the other: its requests then wait for no other experiment's
+        # decoding (the arms share one model on two cores), so latency compares the arms
+        for p, live in active:
+            who = population if live.stage is Stage.AB else None
+            await _round(base_url, p, live, client, who, round_index, concurrency, progress)
         await _judge(settings, client, progress)
         for p, live in active:
             live.decisions.append(await controller.step(p.experiment, apply=True))

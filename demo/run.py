@@ -66,8 +66,7 @@ class DemoOptions:
     concurrency: int = BATCH  # requests in flight: one full batch
     offline: bool = True  # run the offline gate (tunegate eval) before any traffic
     ab_rounds: int = 4  # A/B rounds at most for a candidate the controller moves on
-    users: int = 96  # the simulated user population of the A/B stage
-    repeats: int = 8  # questions each A/B user asks again per round (live feedback, guardrails)
+    users: int = 800  # the A/B stage's simulated users: each asks one question a round
     keep_open: bool = False  # leave Redis and the proxy running, the web console open
     #: answer an identical temperature-0 request on the same weights from the in-process memo
     #: (proxy/upstream/local/memo.py): control's answers are shared by both experiments and
@@ -243,8 +242,12 @@ def _policy(prepared: Prepared, options: DemoOptions) -> Policy:
         min_rollback_pairs=min(20, n),
         min_live_users=max(2, min(30, options.users // 6)),
         success_metric="judge_and_live",
-        # a CPU-bound demo: the arms queue behind each other, so latency and tokens get room
+        # a CPU-bound demo: the arms queue behind each other, so latency and tokens get room.
+        # Most A/B requests are answered from the memo: 0.3 ms served, 40-50 ms as a shadow
+        # copy (its queue and batch window), so a relative margin alone cannot hold; 250 ms of
+        # absolute slack, far below a decoded answer's seconds
         latency_p95_margin=1.0,
+        latency_p95_slack_s=0.25,
         tokens_margin=1.0,
         error_rate_margin=0.1,
         live_margin=0.1,
@@ -420,7 +423,6 @@ async def run_demo(
                         progress,
                         ab_rounds=options.ab_rounds,
                         users=options.users,
-                        repeats=options.repeats,
                         concurrency=options.concurrency,
                         refresh_s=STATE_REFRESH_S,
                     )

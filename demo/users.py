@@ -62,23 +62,21 @@ class Population:
     def user(self, index: int) -> str:
         return f"demo-user-{index % self.size:03d}"
 
-    def assign(self, items: list[TrafficItem], round_index: int) -> list[TrafficItem]:
-        """The items with a user each: every user sends about the same number of requests."""
-        offset = round_index * len(items)
-        return [replace(item, user=self.user(offset + i)) for i, item in enumerate(items)]
-
-    def repeats(self, asked: list[TrafficItem], per_user: int) -> list[TrafficItem]:
-        """Every user asks ``per_user`` of the questions already asked again, drawn at random
-        with replacement (seeded): production traffic repeats its common questions. A repeat
-        is the same request, so its pair repeats an earlier one; what it adds is the user's
-        feedback on the answer and the arms' latency and errors on one more request."""
-        picks = [
-            replace(self._rng.choice(asked), user=self.user(u))
-            for u in range(self.size)
-            for _ in range(per_user)
-        ]
-        self._rng.shuffle(picks)
-        return picks
+    def round_traffic(
+        self, fresh: list[TrafficItem], asked: list[TrafficItem], round_index: int
+    ) -> tuple[list[TrafficItem], list[TrafficItem]]:
+        """One A/B round: every user asks one question. The fresh items go to users in turn
+        (a round further on each time); every other user asks one of the questions ``asked``
+        before, drawn at random with replacement (seeded): production traffic repeats its
+        common questions. A repeat is the same greedy request, so its pair repeats an earlier
+        one; what it adds is the user's feedback and one more request's latency and errors on
+        each arm. One request per user a round keeps requests as independent as users: the
+        sample-ratio check counts requests, and a stage is a round here."""
+        offset = round_index * len(fresh)
+        users = [self.user(offset + i) for i in range(max(self.size, len(fresh)))]
+        new = [replace(item, user=users[i]) for i, item in enumerate(fresh)]
+        again = [replace(self._rng.choice(asked), user=u) for u in users[len(fresh) :]]
+        return new, again
 
     async def feedback(self, base_url: str, model: str, sent: list[Sent]) -> int:
         """Post each served answer's feedback; returns how many were accepted."""

@@ -27,6 +27,7 @@ class Policy(BaseModel):
     min_exposure_per_stage: int = Field(default=500, ge=1)
     error_rate_margin: float = Field(default=0.01, ge=0)
     latency_p95_margin: float = Field(default=0.2, ge=0)  # relative increase allowed
+    latency_p95_slack_s: float = Field(default=0.0, ge=0)  # and an absolute one, in seconds
     success_metric: str = Field(default="judge", pattern="^(judge|live|judge_and_live)$")
     auto_apply: bool = False  # the controller changes stages only when this allows it
     stale_after_seconds: float = Field(default=3600.0, gt=0)

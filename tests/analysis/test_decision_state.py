@@ -159,3 +159,18 @@ def test_bisected_quantile_ranks_equal_the_full_scan() -> None:
     for t in sizes:
         for q, alpha in ((0.95, 0.0025), (0.5, 0.05), (0.99, 0.001)):
             assert quantile_ranks.__wrapped__(t, q, alpha) == full(t, q, alpha), (t, q, alpha)
+
+
+def test_both_paths_apply_the_latency_slack() -> None:
+    judged, pairs = _rows(3000, seed=5, win=0.5)
+    evidence = evidence_from_rows("exp", pairs.tobytes(), judged.tobytes(), b"", NAMES, COUNTERS)
+    for slack, holds in ((0.0, None), (1e6, True)):  # no slack: whatever the data say
+        policy = experiment(latency_p95_slack_s=slack).policy
+        state = _fold(policy, judged, pairs, seed=6)
+        fb = FeedbackEvidence()
+        array = gather_checks(policy, Stage.AB, 0.3, 0.0, evidence, NOW)
+        running = checks_from_state(policy, Stage.AB, 0.3, 0.0, state, fb, COUNTERS, NOW)
+        (a,) = [g for g in array.guardrails if g.name == "latency_p95"]
+        (r,) = [g for g in running.guardrails if g.name == "latency_p95"]
+        if holds is not None:
+            assert a.holds is r.holds is holds and not a.breached and not r.breached

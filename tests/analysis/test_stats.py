@@ -119,6 +119,13 @@ def test_guardrails_see_breaches_and_hold():
     ctrl = rng.lognormal(0, 0.3, 2000)
     assert latency_p95_guardrail(ctrl, ctrl * 2, 0.2, 0.05).breached
     assert latency_p95_guardrail(ctrl, rng.lognormal(0, 0.3, 2000), 0.2, 0.05).holds
+    # sub-millisecond p95s (cached answers) five times apart: noise a relative margin cannot
+    # absorb; an absolute slack does, and a real slowdown still breaches beyond it
+    fast = rng.lognormal(np.log(1e-4), 0.3, 2000)
+    assert not latency_p95_guardrail(fast, fast * 5, 1.0, 0.05).holds
+    assert latency_p95_guardrail(fast, fast * 5, 1.0, 0.05, slack_s=0.01).holds
+    slow = latency_p95_guardrail(fast, fast + 0.1, 1.0, 0.05, slack_s=0.01)
+    assert slow.breached and not slow.holds
     lo, est, hi = quantile_bounds(np.arange(1000.0), 0.95, 0.025)
     assert lo < est < hi and lo > 900 and hi < 990
     tok = rng.poisson(100, 500).astype(float)

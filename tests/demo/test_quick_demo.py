@@ -160,8 +160,11 @@ def test_quick_generative_demo_prints_what_it_recorded(tmp_path):
             ab = [p for p in pairs if p.user_key_hash is not None]
             rounds = sum(d.stage_before.value == "ab" for d in decisions)
             fresh = round_items(4, 4, 2)[:rounds]
-            # each round: its fresh items, then each of the 8 users repeats 2 earlier questions
-            assert len(ab) == sum(len(r) for r in fresh) + rounds * 8 * 2
+            # each round every one of the 8 users asks once: the fresh items, then repeats
+            assert len(ab) == rounds * 8 and all(len(r) < 8 for r in fresh)
+            for r in range(rounds):  # one request per user a round
+                round_users = [p.user_key_hash for p in ab[8 * r : 8 * r + 8]]
+                assert len(set(round_users)) == 8
             new = {i.prompt for r in fresh for i in r}
             shadow_prompts = {_prompt(p) for p in shadow}
             asked = {_prompt(p) for p in ab}
