@@ -65,11 +65,23 @@ def test_satisfaction_follows_the_share_of_right_fields_and_the_probe_key():
     assert correctness(probe, "Parisian") == 0.0
 
 
-def test_users_are_sticky_ids_that_repeat_across_rounds():
-    items = [TrafficItem("probe", "4", prompt=f"q{i}") for i in range(6)]
-    population = Population(4)
-    first, second = population.assign(items, 0), population.assign(items, 1)
-    assert [i.user for i in first] == [f"demo-user-{k:03d}" for k in (0, 1, 2, 3, 0, 1)]
-    assert {i.user for i in second} <= {i.user for i in first}
-    assert first[0].headers()[USER_HEADER] == "demo-user-000"
-    assert USER_HEADER not in items[0].headers()
+def test_every_user_asks_once_a_round_the_fresh_items_first_then_a_repeat():
+    fresh = [TrafficItem("probe", "4", prompt=f"new{i}") for i in range(3)]
+    asked = [TrafficItem("probe", "4", prompt=f"old{i}") for i in range(5)]
+    population = Population(8)
+    rounds = [population.round_traffic(fresh, asked, r) for r in (1, 2)]
+    for new, again in rounds:
+        users = [i.user for i in new + again]
+        assert len(users) == len(set(users)) == 8  # one request per user a round
+        assert [i.prompt for i in new] == [i.prompt for i in fresh]
+        assert {i.prompt for i in again} <= {i.prompt for i in asked}  # repeats of earlier ones
+    # sticky ids: the same eight users every round, the fresh items moving on to others
+    assert {i.user for i in rounds[0][0] + rounds[0][1]} == {
+        i.user for i in rounds[1][0] + rounds[1][1]
+    }
+    assert [i.user for i in rounds[0][0]] != [i.user for i in rounds[1][0]]
+    assert rounds[0][0][0].headers()[USER_HEADER] == rounds[0][0][0].user
+    assert USER_HEADER not in fresh[0].headers()
+    # more fresh items than users: each still gets one, users repeat
+    new, again = Population(2).round_traffic(fresh, asked, 1)
+    assert len(new) == 3 and not again
