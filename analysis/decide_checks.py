@@ -158,8 +158,9 @@ class Checks:
         need = self.gate.samples_needed
         if stage is Stage.AB:
             need = max(need, self.policy.min_exposure_per_stage - self.exposure)
-        # a latency guardrail cannot hold before its quantile has an upper bound at all
-        for g in self.guardrails:
+        # in the A/B stage (where guardrails must hold to promote) a latency guardrail cannot
+        # hold before its quantile has an upper bound at all
+        for g in self.guardrails if stage is Stage.AB else []:
             if g.method.startswith("quantile_cs") and not g.holds and g.n_candidate > 0:
                 n = min(g.n_control, g.n_candidate)
                 need = max(need, upper_bound_from(n, 0.95, g.alpha / 2) - n)
